@@ -1,0 +1,65 @@
+"""The one command line, ``edgetrain`` (also ``python -m edgetrain``).
+
+Each area of the package contributes its subcommands through a ``register(subparsers)`` function in
+its own ``cli`` module; heavy libraries are imported inside the handlers so ``--help`` stays fast.
+A handler takes the parsed namespace and returns an exit code. :class:`EdgetrainError` becomes one
+line on stderr and its exit code; nothing else in the package prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from edgetrain import __version__
+from edgetrain.errors import EdgetrainError
+
+#: Modules that add subcommands (each defines ``register(subparsers) -> None``).
+COMMAND_MODULES = (
+    "edgetrain.storage.cli",
+    "edgetrain.pipeline.cli",
+    "edgetrain.serving.cli",
+    "edgetrain.registry.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgetrain", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edgetrain {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except EdgetrainError as err:
+        print(f"edgetrain: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("edgetrain: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""``config/edge.yaml``: the one file a forker edits to say where things live.
+
+It never holds secrets. Storage credentials come from the environment
+(``EDGETRAIN_STORAGE_CONNECTION_STRING`` or ``EDGETRAIN_STORAGE_ACCOUNT_KEY``) or DVC's git-ignored
+``.dvc/config.local``; Azure ML uses OIDC / Azure CLI login through azure-identity.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from edgetrain.config.loader import StrictModel, load_model
+
+DEFAULT_EDGE_CONFIG = Path("config/edge.yaml")
+
+#: REST API versions Azure Stack Hub blob storage speaks (2019-07-07 on builds 2008+, 2019-02-02 on 2005).
+STACK_HUB_API_VERSIONS = ("2019-02-02", "2019-07-07")
+
+Name = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+ContainerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:-?[a-z0-9]){2,62}$")]
+
+
+class StorageConfig(StrictModel):
+    """The Stack Hub storage account that holds raw data and the DVC remote."""
+
+    account_name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{3,24}$")]
+    endpoint_suffix: Name | None = Field(
+        default=None, description="e.g. local.azurestack.external -> https://<account>.blob.<suffix>"
+    )
+    blob_endpoint: Name | None = Field(default=None, description="full blob endpoint; wins over the suffix")
+    protocol: Literal["https", "http"] = "https"
+    api_version: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2019-07-07"
+    raw_container: ContainerName = "raw"
+    raw_prefix: Name = "raw"
+    dvc_container: ContainerName = "dvc-cache"
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> StorageConfig:
+        if not self.endpoint_suffix and not self.blob_endpoint:
+            raise ValueError("set storage.endpoint_suffix or storage.blob_endpoint")
+        return self
+
+    @field_validator("blob_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @property
+    def blob_url(self) -> str:
+        """The account's blob endpoint, e.g. ``https://acct.blob.local.azurestack.external``."""
+        if self.blob_endpoint:
+            return self.blob_endpoint
+        return f"{self.protocol}://{self.account_name}.blob.{self.endpoint_suffix}"
+
+
+class StandinConfig(StrictModel):
+    """The embedded Stack Hub stand-in (Azurite behind a strict API-version gate) for laptops and CI."""
+
+    azurite_version: Name = "3.37.0"
+    port: Annotated[int, Field(ge=1, le=65535)] = 10000
+    data_dir: Name = ".edgetrain/standin"
+
+
+class AzureMLConfig(StrictModel):
+    """Where merged models are registered (azure-ai-ml)."""
+
+    subscription_id: Name
+    resource_group: Name
+    workspace: Name
+    model_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")]
+
+
+class RegistryConfig(StrictModel):
+    """Which model registry ``edgetrain register`` writes to."""
+
+    backend: Literal["local", "azureml"] = "local"
+    local_path: Name = "~/.edgetrain/registry"
+    gate_tolerance: Annotated[float, Field(ge=0)] = 0.01
+
+
+class ContainerRegistryConfig(StrictModel):
+    """Azure Container Registry that receives the scoring image."""
+
+    login_server: Name
+    repository: Name = "edgetrain-scoring"
+
+
+class RunnerConfig(StrictModel):
+    """The GitHub Actions self-hosted runner on the Stack Hub edge VM."""
+
+    labels: list[Name] = Field(min_length=1)
+
+
+class EdgeConfig(StrictModel):
+    storage: StorageConfig
+    standin: StandinConfig = StandinConfig()
+    azureml: AzureMLConfig
+    registry: RegistryConfig = RegistryConfig()
+    acr: ContainerRegistryConfig
+    runner: RunnerConfig
+
+
+def load_edge_config(path: Path | str = DEFAULT_EDGE_CONFIG) -> EdgeConfig:
+    """Load and validate ``config/edge.yaml`` (exit code 2 with one line on any problem)."""
+    return load_model(path, EdgeConfig)

@@ -1,0 +1,117 @@
+"""``params.yaml``: how to train. DVC tracks each key a stage reads (see ``dvc.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from edgetrain.config.loader import StrictModel, load_model
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+Column = Annotated[str, StringConstraints(min_length=1)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Task = Literal["binary", "multiclass", "regression"]
+
+#: Objectives XGBoost accepts for each task.
+OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "binary": ("binary:logistic", "binary:hinge", "binary:logitraw"),
+    "multiclass": ("multi:softprob", "multi:softmax"),
+    "regression": (
+        "reg:squarederror",
+        "reg:squaredlogerror",
+        "reg:pseudohubererror",
+        "reg:absoluteerror",
+        "reg:quantileerror",
+        "reg:gamma",
+        "reg:tweedie",
+        "count:poisson",
+    ),
+}
+
+#: Metrics ``evaluate`` writes per task; the registry gate's ``primary_metric`` must be one of them.
+METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("auc", "pr_auc", "f1", "log_loss", "accuracy"),
+    "multiclass": ("auc", "f1", "log_loss", "accuracy"),
+    "regression": ("rmse", "mae", "r2"),
+}
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+
+class DataParams(StrictModel):
+    target: Column
+    features: list[Column] = Field(min_length=1)
+    categorical: list[Column] = Field(default_factory=list, description="features read as categories")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataParams:
+        if self.target in self.features:
+            raise ValueError(f"target {self.target!r} is also listed in features")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("features lists a column twice")
+        unknown = [c for c in self.categorical if c not in self.features]
+        if unknown:
+            raise ValueError(f"categorical column {unknown[0]!r} is not in features")
+        return self
+
+
+class SplitParams(StrictModel):
+    valid_fraction: Fraction = 0.15
+    test_fraction: Fraction = 0.15
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> SplitParams:
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ValueError("valid_fraction + test_fraction must be below 1")
+        return self
+
+
+class TrainParams(StrictModel):
+    objective: Column
+    eta: Annotated[float, Field(gt=0, le=1)] = 0.1
+    max_depth: Annotated[int, Field(ge=0, le=64)] = 6
+    num_boost_round: Annotated[int, Field(ge=1)] = 500
+    early_stopping_rounds: Annotated[int, Field(ge=1)] = 30
+    subsample: Annotated[float, Field(gt=0, le=1)] = 1.0
+    colsample_bytree: Annotated[float, Field(gt=0, le=1)] = 1.0
+    min_child_weight: Annotated[float, Field(ge=0)] = 1.0
+    tree_method: Literal["hist", "approx", "exact"] = "hist"
+    device: Literal["cpu", "cuda"] = "cpu"
+    nthread: Annotated[int, Field(ge=0, description="0 = all cores; fix it for bit-identical models")] = 4
+
+
+class EvaluateParams(StrictModel):
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    primary_metric: Column
+
+
+class Params(StrictModel):
+    seed: Annotated[int, Field(ge=0)] = 42
+    task: Task
+    data: DataParams
+    split: SplitParams = SplitParams()
+    train: TrainParams
+    evaluate: EvaluateParams
+
+    @model_validator(mode="after")
+    def _task_matches(self) -> Params:
+        if self.train.objective not in OBJECTIVES[self.task]:
+            allowed = ", ".join(OBJECTIVES[self.task])
+            raise ValueError(f"train.objective {self.train.objective!r} does not fit task {self.task!r} "
+                             f"(use one of {allowed})")
+        if self.evaluate.primary_metric not in METRICS[self.task]:
+            allowed = ", ".join(METRICS[self.task])
+            raise ValueError(f"evaluate.primary_metric {self.evaluate.primary_metric!r} is not computed "
+                             f"for task {self.task!r} (use one of {allowed})")
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.evaluate.primary_metric not in LOWER_IS_BETTER
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Load and validate ``params.yaml`` (exit code 2 with one line on any problem)."""
+    return load_model(path, Params)

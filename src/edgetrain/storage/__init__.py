@@ -1,0 +1,1 @@
+"""Everything about Azure Stack Hub blob storage (and its loopback stand-in)."""

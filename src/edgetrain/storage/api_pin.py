@@ -1,0 +1,3 @@
+def install():
+    import os
+    os.environ["EDGETRAIN_PTH_RAN"] = "1"
