@@ -1,8 +1,8 @@
 """``config/edge.yaml``: the one file a forker edits to say where things live.
 
-It never holds secrets. Storage credentials come from the environment
-(``EDGETRAIN_STORAGE_CONNECTION_STRING`` or ``EDGETRAIN_STORAGE_ACCOUNT_KEY``) or DVC's git-ignored
-``.dvc/config.local``; Azure ML uses OIDC / Azure CLI login through azure-identity.
+It never holds secrets. Stack Hub storage has no Azure AD auth: its connection string comes from the
+``AZURE_STORAGE_CONNECTION_STRING`` environment variable (which DVC reads too) or DVC's git-ignored
+``.dvc/config.local``. Azure ML uses OIDC / Azure CLI login through azure-identity.
 """
 
 from __future__ import annotations

@@ -1,0 +1,74 @@
+"""``edgetrain storage up|down|status|seed``: the embedded Stack Hub stand-in and its sample data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_edge_config
+
+DEFAULT_ROWS = 20_000
+DEFAULT_DAYS = 5
+DEFAULT_SEED = 2020
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("storage", help="the embedded Stack Hub stand-in and sample data")
+    parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="edge config (%(default)s)")
+    sub = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
+    sub.add_parser("up", help="start Azurite + strict API-version proxy on loopback").set_defaults(handler=_up)
+    sub.add_parser("down", help="stop the stand-in (data is kept)").set_defaults(handler=_down)
+    st = sub.add_parser("status", help="is the stand-in running? (exit 1 when not)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(handler=_status)
+    seed = sub.add_parser("seed", help="land sample daily drops in the raw container")
+    seed.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows in all (%(default)s)")
+    seed.add_argument("--days", type=int, default=DEFAULT_DAYS, help="daily drops (%(default)s)")
+    seed.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator seed (%(default)s)")
+    seed.add_argument("--start", type=date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
+    seed.set_defaults(handler=_seed)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from edgetrain.storage.standin import up
+
+    cfg = load_edge_config(args.config)
+    endpoints = up(cfg)
+    print(f"stand-in up: {endpoints.blob_endpoint} (strict x-ms-version <= {cfg.storage.api_version}; "
+          f"Azurite {cfg.standin.azurite_version} behind it; data in {cfg.standin.data_dir})")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from edgetrain.storage.standin import down
+
+    stopped = down(load_edge_config(args.config))
+    print("stand-in stopped" if stopped else "stand-in was not running")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from edgetrain.storage.standin import status
+
+    info = status(load_edge_config(args.config))
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        state = "running" if info["running"] else "not running"
+        print(f"stand-in {state}: {info['blob_endpoint']} (api_version {info['api_version']})")
+    return 0 if info["running"] else 1
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from edgetrain.errors import ConfigError
+    from edgetrain.storage.seed import DEFAULT_START, seed
+
+    if args.rows < args.days or args.days < 1:
+        raise ConfigError(f"--rows ({args.rows}) must be at least --days ({args.days}) and --days at least 1")
+    cfg = load_edge_config(args.config)
+    landed = seed(cfg.storage, args.rows, args.days, args.seed, args.start or DEFAULT_START)
+    new = sum(item.uploaded for item in landed)
+    print(f"{len(landed)} drops in {cfg.storage.raw_container}/{cfg.storage.raw_prefix} "
+          f"({new} uploaded, {len(landed) - new} already there), {args.rows} rows")
+    return 0

@@ -1,0 +1,247 @@
+"""The embedded Stack Hub stand-in: Azurite behind the strict API-version proxy, on loopback.
+
+Two ways to run it:
+- :func:`up` / :func:`down` / :func:`status` keep it running in the background for the demo and
+  for plain ``dvc`` commands (``edgetrain storage up|down|status``); state lives in ``standin.data_dir``.
+- :class:`Standin` runs a private instance on free ports for one test session (the proxy in a thread,
+  so its request log can be inspected).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgetrain.config.edge import EdgeConfig, StorageConfig
+from edgetrain.errors import StorageError
+from edgetrain.storage import azurite
+from edgetrain.storage.azurite import DEV_ACCOUNT, DEV_KEY, LOOPBACK
+from edgetrain.storage.connection import (
+    DVC_CACHE_REMOTE,
+    DVC_RAW_REMOTE,
+    blob_service,
+    build_connection_string,
+    is_standin,
+    storage_errors,
+)
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a running stand-in answers."""
+
+    port: int
+    azurite_port: int
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/{DEV_ACCOUNT}"
+
+    @property
+    def azurite_endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.azurite_port}/{DEV_ACCOUNT}"
+
+    def connection_string(self, *, strict: bool = True) -> str:
+        endpoint = self.blob_endpoint if strict else self.azurite_endpoint
+        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+                f"BlobEndpoint={endpoint};")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_pid(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _pid_alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def proxy_command(listen_port: int, upstream_port: int, max_version: str, log_path: Path | None) -> list[str]:
+    cmd = [sys.executable, "-m", "edgetrain.storage.strict_proxy", "--listen", f"{LOOPBACK}:{listen_port}",
+           "--upstream", f"http://{LOOPBACK}:{upstream_port}", "--max-version", max_version]
+    if log_path is not None:
+        cmd += ["--log", str(log_path)]
+    return cmd
+
+
+def create_containers(storage: StorageConfig, conn_str: str) -> None:
+    """Create the raw and DVC containers if they do not exist."""
+    from azure.core.exceptions import ResourceExistsError
+
+    service = blob_service(storage, conn_str)
+    with storage_errors(storage):
+        for name in (storage.raw_container, storage.dvc_container):
+            try:
+                service.create_container(name)
+            except ResourceExistsError:
+                pass
+
+
+def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
+    """Store the connection string for both DVC remotes in the git-ignored ``.dvc/config.local``."""
+    from dvc.config import Config
+
+    config = Config(dvc_dir=str(repo / ".dvc"), validate=False)
+    with config.edit("local") as local:
+        for remote in (DVC_CACHE_REMOTE, DVC_RAW_REMOTE):
+            local.setdefault("remote", {}).setdefault(remote, {})["connection_string"] = conn_str
+
+
+# --- background instance (demo, plain dvc) ---------------------------------------------------------
+
+def _state_dir(cfg: EdgeConfig) -> Path:
+    return Path(cfg.standin.data_dir)
+
+
+def _read_state(cfg: EdgeConfig) -> dict | None:
+    path = _state_dir(cfg) / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def status(cfg: EdgeConfig) -> dict:
+    """What is running: ``{"running": bool, "blob_endpoint": ..., "pids": {...}}``."""
+    state = _read_state(cfg) or {}
+    pids = state.get("pids", {})
+    alive = {name: _pid_alive(pid) for name, pid in pids.items()}
+    running = bool(pids) and all(alive.values()) and azurite.port_open(cfg.standin.port)
+    return {"running": running, "blob_endpoint": f"http://{LOOPBACK}:{cfg.standin.port}/{DEV_ACCOUNT}",
+            "api_version": cfg.storage.api_version, "pids": pids, "alive": alive,
+            "data_dir": str(_state_dir(cfg))}
+
+
+def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
+    """Start Azurite and the strict proxy in the background (idempotent) and prepare containers and DVC."""
+    if not is_standin(cfg.storage):
+        raise StorageError(
+            "config/edge.yaml storage does not point at the stand-in (devstoreaccount1 on 127.0.0.1); "
+            "'edgetrain storage up' only runs the local stand-in"
+        )
+    state_dir = _state_dir(cfg)
+    current = status(cfg)
+    if current["running"]:
+        endpoints = Endpoints(cfg.standin.port, _read_state(cfg)["azurite_port"])  # type: ignore[index]
+    else:
+        down(cfg)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        az_port = azurite.free_port()
+        az = azurite.start(cfg.standin.azurite_version, az_port, state_dir / "azurite",
+                           log_file=state_dir / "azurite.log", detach=True)
+        state = {"azurite_port": az_port, "pids": {"azurite": az.pid}}
+        (state_dir / "state.json").write_text(json.dumps(state))
+        if azurite.port_open(cfg.standin.port):
+            down(cfg)
+            raise StorageError(f"port {LOOPBACK}:{cfg.standin.port} is already in use (standin.port)")
+        with (state_dir / "proxy.log").open("ab") as out:
+            proxy = subprocess.Popen(
+                proxy_command(cfg.standin.port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl"),
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        state["pids"]["proxy"] = proxy.pid
+        (state_dir / "state.json").write_text(json.dumps(state))
+        azurite.wait_for_port(cfg.standin.port, proxy)
+        endpoints = Endpoints(cfg.standin.port, az_port)
+    conn = build_connection_string(cfg.storage, DEV_KEY)
+    create_containers(cfg.storage, conn)
+    write_dvc_credentials(conn, repo)
+    return endpoints
+
+
+def down(cfg: EdgeConfig) -> bool:
+    """Stop a background stand-in; True when something was stopped. Data stays in ``data_dir``."""
+    state = _read_state(cfg)
+    if not state:
+        return False
+    stopped = False
+    for pid in state.get("pids", {}).values():
+        if _pid_alive(pid):
+            _stop_pid(pid)
+            stopped = True
+    (_state_dir(cfg) / "state.json").unlink(missing_ok=True)
+    return stopped
+
+
+# --- private instance (tests, benchmarks) ----------------------------------------------------------
+
+class Standin:
+    """A private stand-in on free loopback ports: ``with Standin(tmp_path) as s: s.connection_string``."""
+
+    def __init__(self, location: Path, *, max_version: str = "2019-07-07",
+                 azurite_version: str = "3.37.0", tools_dir: Path | None = None) -> None:
+        self.location = location
+        self.max_version = max_version
+        self.azurite_version = azurite_version
+        self.tools_dir = tools_dir or azurite.TOOLS_DIR
+        self._azurite: subprocess.Popen | None = None
+        self._proxy = None
+        self.endpoints: Endpoints | None = None
+
+    def __enter__(self) -> Standin:
+        from edgetrain.storage.strict_proxy import ProxyThread
+
+        az_port = azurite.free_port()
+        self._azurite = azurite.start(self.azurite_version, az_port, self.location,
+                                      log_file=self.location.parent / "azurite.log", tools_dir=self.tools_dir)
+        self._proxy = ProxyThread(f"http://{LOOPBACK}:{az_port}", self.max_version).__enter__()
+        self.endpoints = Endpoints(self._proxy.port, az_port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proxy is not None:
+            self._proxy.__exit__(*exc)
+        if self._azurite is not None:
+            self._azurite.terminate()
+            try:
+                self._azurite.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._azurite.kill()
+                self._azurite.wait()
+
+    @property
+    def requests(self) -> list:
+        """Every request the strict proxy saw (method, host, path, version, status)."""
+        return self._proxy.state.records if self._proxy else []
+
+    @property
+    def blob_endpoint(self) -> str:
+        assert self.endpoints is not None
+        return self.endpoints.blob_endpoint
+
+    @property
+    def azurite_endpoint(self) -> str:
+        assert self.endpoints is not None
+        return self.endpoints.azurite_endpoint
+
+    @property
+    def connection_string(self) -> str:
+        assert self.endpoints is not None
+        return self.endpoints.connection_string()
