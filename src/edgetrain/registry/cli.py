@@ -1,0 +1,187 @@
+"""``edgetrain register`` and ``edgetrain models {list,show,promote}``.
+
+Exit codes: 0 ok; 2 config/params/usage; 5 quality gate refused; 6 integrity (model or dvc.lock differ
+from the commit); 7 other registry failure; 8 login failed; 9 workspace/version not found;
+10 permission denied; 11 network unreachable after retries (see :mod:`edgetrain.registry.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config
+from edgetrain.errors import ConfigError
+from edgetrain.registry.base import ModelVersion, Registry
+
+REGISTRY_DIR_ENV = "EDGETRAIN_REGISTRY_DIR"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("local", "azureml"), help="default: registry.backend in config")
+    parser.add_argument(
+        "--registry-dir",
+        type=Path,
+        help=f"local registry folder (default: ${REGISTRY_DIR_ENV}, else registry.local_path)",
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_EDGE_CONFIG, help="edge config (%(default)s)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    reg = subparsers.add_parser("register", help="register the committed model (integrity, lineage, gate)")
+    _common(reg)
+    reg.add_argument("--repo", type=Path, default=Path(), help="git work tree (default: current directory)")
+    reg.add_argument("--commit", default="HEAD", help="commit being registered (default: HEAD)")
+    reg.add_argument("--force", action="store_true", help="register even if the quality gate refuses")
+    reg.add_argument("--reason", help="why the gate is overridden (required with --force; recorded)")
+    reg.set_defaults(handler=_register)
+
+    models = subparsers.add_parser("models", help="list, show and promote registered model versions")
+    sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    lst = sub.add_parser("list", help="all versions with their lineage")
+    _common(lst)
+    lst.set_defaults(handler=_list)
+    shw = sub.add_parser("show", help="one version in full (default: latest)")
+    _common(shw)
+    shw.add_argument("version", nargs="?", default="latest", help="version number or 'latest'")
+    shw.add_argument("--production", action="store_true", help="the version marked for production")
+    shw.set_defaults(handler=_show)
+    pro = sub.add_parser("promote", help="mark a version for production (stage=production)")
+    _common(pro)
+    pro.add_argument("version", help="version number")
+    pro.set_defaults(handler=_promote)
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    repo = getattr(args, "repo", None)
+    if repo is not None and not args.config.is_absolute() and args.config == DEFAULT_EDGE_CONFIG:
+        return repo / args.config
+    return args.config
+
+
+def open_registry(args: argparse.Namespace) -> tuple[Registry, EdgeConfig]:
+    cfg = load_edge_config(_config_path(args))
+    backend = args.backend or cfg.registry.backend
+    if backend == "azureml":
+        from edgetrain.registry.azureml import AzureMLRegistry
+
+        return AzureMLRegistry(cfg.azureml), cfg
+    from edgetrain.registry.local import LocalRegistry
+
+    root = args.registry_dir or os.environ.get(REGISTRY_DIR_ENV) or cfg.registry.local_path
+    return LocalRegistry(Path(root), cfg.azureml.model_name), cfg
+
+
+def _register(args: argparse.Namespace) -> int:
+    from edgetrain.registry.service import register as do_register
+    from edgetrain.registry.service import repo_root
+
+    if args.force and not (args.reason and args.reason.strip()):
+        raise ConfigError('--force needs --reason "..." (it is recorded on the version)')
+    registry, cfg = open_registry(args)
+    repo = repo_root(args.repo)
+    outcome = do_register(
+        registry,
+        repo,
+        ref=args.commit,
+        env=os.environ,
+        tolerance=cfg.registry.gate_tolerance,
+        force=args.force,
+        reason=args.reason,
+    )
+    version = outcome.version
+    if args.json:
+        status = "registered" if outcome.created else "already_registered"
+        print(json.dumps({"status": status, **version.to_dict()}, indent=2, sort_keys=True))
+    elif outcome.created:
+        print(f"registered {version.name} version {version.version} in {registry.where()}")
+        if outcome.gate is not None:
+            print(f"quality gate: {outcome.gate.message}")
+    else:
+        print(
+            f"already registered: {version.name} version {version.version} is commit "
+            f"{outcome.lineage.git_commit[:12]} (nothing changed)"
+        )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    registry, _ = open_registry(args)
+    versions = registry.list_versions()
+    if args.json:
+        print(json.dumps([v.to_dict() for v in versions], indent=2, sort_keys=True))
+        return 0
+    if not versions:
+        print(f"no versions of {registry.model_name} in {registry.where()}")
+        return 0
+    header = ("VERSION", "STAGE", "CREATED", "COMMIT", "PR", "METRIC", "DATA")
+    rows = [header, *(_row(v) for v in versions)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _row(v: ModelVersion) -> tuple[str, ...]:
+    t = {**v.properties, **v.tags}
+    metric = t.get("primary_metric", "")
+    value = f"{metric}={t.get(f'metric_{metric}', '?')}" if metric else ""
+    pr = f"#{t['pull_request']}" if t.get("pull_request") else ""
+    return (
+        v.version,
+        v.stage or "",
+        (v.created or "")[:19],
+        t.get("git_commit", "")[:12],
+        pr,
+        value,
+        t.get("data_md5", "")[:12],
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    registry, _ = open_registry(args)
+    if args.production:
+        version = registry.production()
+        if version is None:
+            from edgetrain.registry.errors import RegistryNotFoundError
+
+            raise RegistryNotFoundError(f"no version of {registry.model_name} is marked for production")
+    elif args.version == "latest":
+        version = registry.latest()
+    else:
+        version = registry.get(args.version)
+    if args.json:
+        print(json.dumps(version.to_dict(), indent=2, sort_keys=True))
+        return 0
+    print(f"{version.name} version {version.version}" + (f" [{version.stage}]" if version.stage else ""))
+    print(f"  created:  {version.created or '-'}")
+    print(f"  location: {version.location or '-'}")
+    print("  description:")
+    for line in version.description.splitlines() or ["-"]:
+        print(f"    {line}")
+    print("  lineage:")
+    merged = {**version.properties, **version.tags}
+    width = max((len(k) for k in merged), default=0)
+    for key in sorted(merged):
+        print(f"    {key.ljust(width)}  {merged[key]}")
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    registry, _ = open_registry(args)
+    promoted, previous = registry.promote(args.version)
+    moved = f" (was version {previous.version})" if previous else ""
+    if args.json:
+        print(
+            json.dumps(
+                {"promoted": promoted.to_dict(), "previous": previous.version if previous else None},
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        print(f"{promoted.name} version {promoted.version} is now production{moved}")
+    return 0

@@ -1,0 +1,161 @@
+"""``register``: check integrity, gather lineage, apply the quality gate, store the version.
+
+This is the only module here that reads git and the working tree; the decisions are in the pure
+modules :mod:`~edgetrain.registry.integrity`, :mod:`~edgetrain.registry.lineage` and
+:mod:`~edgetrain.registry.gate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from edgetrain.config.loader import format_validation_error
+from edgetrain.config.params import Params
+from edgetrain.errors import ConfigError
+from edgetrain.registry import gate, integrity
+from edgetrain.registry.base import Candidate, ModelVersion, Registry
+from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
+
+log = logging.getLogger(__name__)
+
+PARAMS_PATH = "params.yaml"
+DATA_DVC_PATH = "data.dvc"
+METRICS_PATH = "artifacts/metrics.json"
+LOCK_PATH = "dvc.lock"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    version: ModelVersion
+    created: bool
+    gate: gate.GateResult | None
+    lineage: Lineage
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+
+
+def repo_root(path: Path) -> Path:
+    done = _git(path, "rev-parse", "--show-toplevel")
+    if done.returncode != 0:
+        raise ConfigError(f"{path}: not inside a git repository (register needs the commit to record)")
+    return Path(done.stdout.strip())
+
+
+def resolve_commit(repo: Path, ref: str) -> GitInfo:
+    done = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if done.returncode != 0:
+        raise ConfigError(f"{ref}: no such commit in {repo}")
+    commit = done.stdout.strip()
+    branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() or None
+    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    message = _git(repo, "log", "-1", "--format=%B", commit).stdout
+    return GitInfo(commit=commit, branch=branch if head == commit else None, message=message)
+
+
+def show(repo: Path, commit: str, path: str) -> bytes | None:
+    """A file's bytes as committed, or ``None`` if the commit does not have it."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, check=False
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def _committed(repo: Path, commit: str, path: str) -> bytes:
+    data = show(repo, commit, path)
+    if data is None:
+        raise ConfigError(f"{path}: not committed at {commit[:12]}")
+    return data
+
+
+def _params(text: bytes) -> Params:
+    try:
+        data = yaml.safe_load(text) or {}
+        return Params.model_validate(data)
+    except yaml.YAMLError:
+        raise ConfigError(f"{PARAMS_PATH}: invalid YAML") from None
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(PARAMS_PATH, err)) from None
+
+
+def _mapping(text: bytes, path: str, loader: str) -> Mapping:
+    try:
+        data = json.loads(text) if loader == "json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        raise ConfigError(f"{path}: not valid {loader.upper()}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def prepare(
+    repo: Path, ref: str, env: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> tuple[Candidate, Lineage, Params]:
+    """Check integrity at ``ref`` and build the candidate (files + lineage)."""
+    git = resolve_commit(repo, ref)
+    worktree_lock_path = repo / LOCK_PATH
+    worktree_lock = worktree_lock_path.read_text(encoding="utf-8") if worktree_lock_path.is_file() else None
+    committed_lock_bytes = show(repo, git.commit, LOCK_PATH)
+    committed_lock = committed_lock_bytes.decode("utf-8") if committed_lock_bytes is not None else None
+
+    files = {p: repo / p for p in (integrity.MODEL_PATH, integrity.METADATA_PATH)}
+    actual = {p: (integrity.file_md5(f) if f.is_file() else None) for p, f in files.items()}
+    outs = integrity.check_integrity(
+        commit=git.commit, committed_lock=committed_lock, worktree_lock=worktree_lock, actual=actual
+    )
+    model_md5 = outs[integrity.MODEL_PATH].md5
+
+    params_text = _committed(repo, git.commit, PARAMS_PATH)
+    params = _params(params_text)
+    lineage = build_lineage(
+        git=git,
+        env=env,
+        params_text=params_text,
+        params=params,
+        model_md5=model_md5,
+        data_dvc=_mapping(_committed(repo, git.commit, DATA_DVC_PATH), DATA_DVC_PATH, "yaml"),
+        metrics=_mapping(_committed(repo, git.commit, METRICS_PATH), METRICS_PATH, "json"),
+        extra=extra,
+    )
+    shipped = tuple(f for p, f in files.items() if p in outs and actual[p] is not None)
+    candidate = Candidate(
+        files=shipped, tags=lineage.tags(), properties=lineage.properties(), description=lineage.description()
+    )
+    return candidate, lineage, params
+
+
+def register(
+    registry: Registry,
+    repo: Path,
+    *,
+    ref: str = "HEAD",
+    env: Mapping[str, str],
+    tolerance: float,
+    force: bool = False,
+    reason: str | None = None,
+) -> Outcome:
+    extra = {"forced": "true", "force_reason": reason} if force and reason else None
+    candidate, lineage, _ = prepare(repo, ref, env, extra)
+    existing = registry.find(lineage.git_commit, lineage.model_md5)
+    if existing is not None:
+        log.info("commit %s is already version %s; nothing to do", lineage.git_commit[:12], existing.version)
+        return Outcome(existing, False, None, lineage)
+    result = gate.compare(
+        metric=lineage.primary_metric,
+        candidate=lineage.primary_value,
+        production=registry.production(),
+        higher_is_better=lineage.higher_is_better,
+        tolerance=tolerance,
+    )
+    gate.enforce(result, force=force, reason=reason)
+    version, created = registry.create(candidate)
+    return Outcome(version, created, result, lineage)

@@ -1,0 +1,201 @@
+"""Fixtures for registry tests: a throwaway git repo holding a tiny real XGBoost model + dvc.lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+MODEL = "artifacts/model/model.ubj"
+METADATA = "artifacts/model/metadata.json"
+
+EDGE_YAML = """\
+storage:
+  account_name: devstoreaccount1
+  blob_endpoint: http://127.0.0.1:10000/devstoreaccount1
+azureml:
+  subscription_id: 11111111-2222-3333-4444-555555555555
+  resource_group: rg-edgetrain
+  workspace: mlw-edgetrain
+  model_name: edgetrain-xgb
+registry:
+  backend: local
+  local_path: {local_path}
+  gate_tolerance: 0.01
+acr:
+  login_server: edgetrainacr.azurecr.io
+runner:
+  labels: [self-hosted]
+"""
+
+PARAMS = {
+    "seed": 42,
+    "task": "binary",
+    "data": {"target": "machine_failure", "features": ["a", "b"], "categorical": []},
+    "train": {
+        "objective": "binary:logistic",
+        "eta": 0.1,
+        "max_depth": 3,
+        "num_boost_round": 20,
+        "nthread": 1,
+    },
+    "evaluate": {"threshold": 0.5, "primary_metric": "auc"},
+}
+
+_MODELS: dict[int, bytes] = {}
+
+
+def tiny_model(rounds: int) -> bytes:
+    """A real XGBoost binary classifier in UBJSON, different bytes per ``rounds``."""
+    if rounds not in _MODELS:
+        import numpy as np
+        import xgboost as xgb
+
+        rng = np.random.default_rng(rounds)
+        x = rng.normal(size=(40, 2))
+        y = (x[:, 0] + x[:, 1] > 0).astype(int)
+        booster = xgb.train(
+            {"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "seed": 0},
+            xgb.DMatrix(x, label=y),
+            num_boost_round=rounds,
+        )
+        _MODELS[rounds] = bytes(booster.save_raw("ubj"))
+    return _MODELS[rounds]
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@dataclass
+class ModelRepo:
+    path: Path
+    registry_dir: Path
+    commits: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def model_bytes(rounds: int) -> bytes:
+        return tiny_model(rounds)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.path), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def write(self, rel: str, data: bytes | str) -> Path:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        target.write_bytes(data)
+        return target
+
+    def lock_text(self, model: bytes, metadata: bytes) -> str:
+        return yaml.safe_dump(
+            {
+                "schema": "2.0",
+                "stages": {
+                    "train": {
+                        "cmd": "edgetrain train",
+                        "outs": [
+                            {"path": MODEL, "hash": "md5", "md5": md5(model), "size": len(model)},
+                            {"path": METADATA, "hash": "md5", "md5": md5(metadata), "size": len(metadata)},
+                        ],
+                    }
+                },
+            },
+            sort_keys=False,
+        )
+
+    def release(
+        self,
+        *,
+        rounds: int = 3,
+        auc: float = 0.9,
+        message: str = "train",
+        data_md5: str = "d" * 32,
+        params: dict | None = None,
+    ) -> str:
+        """Write a model + lineage files as `dvc repro` would and commit them; return the commit."""
+        model = tiny_model(rounds)
+        metadata = json.dumps(
+            {"format": "edgetrain-model/1", "model_file": "model.ubj", "task": "binary", "rounds": rounds}
+        ).encode()
+        self.write(MODEL, model)
+        self.write(METADATA, metadata)
+        self.write("dvc.lock", self.lock_text(model, metadata))
+        self.write("params.yaml", yaml.safe_dump(params or PARAMS, sort_keys=False))
+        self.write(
+            "artifacts/metrics.json",
+            json.dumps(
+                {
+                    "auc": auc,
+                    "pr_auc": auc - 0.1,
+                    "f1": 0.5,
+                    "log_loss": 0.3,
+                    "accuracy": 0.8,
+                    "threshold": 0.5,
+                    "rows": 12,
+                }
+            ),
+        )
+        self.write(
+            "data.dvc",
+            yaml.safe_dump(
+                {
+                    "outs": [
+                        {"md5": f"{data_md5}.dir", "size": 100, "nfiles": 2, "hash": "md5", "path": "data"}
+                    ],
+                    "deps": [{"path": "remote://stackhub-raw/raw"}],
+                    "frozen": True,
+                }
+            ),
+        )
+        self.git("add", "dvc.lock", "params.yaml", "artifacts/metrics.json", "data.dvc", "config/edge.yaml")
+        self.git("commit", "-q", "-m", message)
+        sha = self.git("rev-parse", "HEAD")
+        self.commits.append(sha)
+        return sha
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the CI's GitHub variables or a real registry folder."""
+    for key in (
+        "GITHUB_REF",
+        "GITHUB_REF_NAME",
+        "GITHUB_HEAD_REF",
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
+        "GITHUB_RUN_ATTEMPT",
+        "EDGETRAIN_PR_NUMBER",
+        "EDGETRAIN_REGISTRY_DIR",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRepo:
+    path = tmp_path / "repo"
+    path.mkdir()
+    repo = ModelRepo(path=path, registry_dir=tmp_path / "registry")
+    repo.git("init", "-q", "-b", "main")
+    repo.write(".gitignore", "/artifacts/model/\n")
+    repo.write("config/edge.yaml", EDGE_YAML.format(local_path=tmp_path / "from-config"))
+    repo.git("add", ".gitignore")
+    monkeypatch.chdir(path)
+    return repo
