@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("storage", help="the embedded Stack Hub stand-in and sample data")
     parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="edge config (%(default)s)")
     sub = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
+    sub.add_parser("install", help="install the pinned Azurite with npm").set_defaults(handler=_install)
     sub.add_parser("up", help="start Azurite + strict API-version proxy on loopback").set_defaults(handler=_up)
     sub.add_parser("down", help="stop the stand-in (data is kept)").set_defaults(handler=_down)
     st = sub.add_parser("status", help="is the stand-in running? (exit 1 when not)")
@@ -28,6 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator seed (%(default)s)")
     seed.add_argument("--start", type=date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
     seed.set_defaults(handler=_seed)
+    pull = sub.add_parser("pull", help="dvc pull data.dvc, backfilling an empty DVC remote from the raw container")
+    pull.add_argument("--dvcfile", default="data.dvc")
+    pull.set_defaults(handler=_pull)
+
+
+def _install(args: argparse.Namespace) -> int:
+    from edgetrain.storage.azurite import ensure_installed
+
+    cfg = load_edge_config(args.config)
+    print(f"azurite {cfg.standin.azurite_version}: {ensure_installed(cfg.standin.azurite_version)}")
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -71,4 +83,13 @@ def _seed(args: argparse.Namespace) -> int:
     new = sum(item.uploaded for item in landed)
     print(f"{len(landed)} drops in {cfg.storage.raw_container}/{cfg.storage.raw_prefix} "
           f"({new} uploaded, {len(landed) - new} already there), {args.rows} rows")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from edgetrain.storage.dvc_sync import pull_or_backfill
+
+    load_edge_config(args.config)  # validate before touching storage
+    how = pull_or_backfill(dvcfile=args.dvcfile)
+    print(f"{args.dvcfile}: data in place ({how})")
     return 0

@@ -38,7 +38,8 @@ def is_standin(cfg: StorageConfig) -> bool:
 
 
 def build_connection_string(cfg: StorageConfig, account_key: str) -> str:
-    parts = [f"DefaultEndpointsProtocol={cfg.protocol}", f"AccountName={cfg.account_name}",
+    protocol = cfg.blob_endpoint.split(":", 1)[0] if cfg.blob_endpoint else cfg.protocol
+    parts = [f"DefaultEndpointsProtocol={protocol}", f"AccountName={cfg.account_name}",
              f"AccountKey={account_key}"]
     if cfg.blob_endpoint:
         parts.append(f"BlobEndpoint={cfg.blob_endpoint}")

@@ -4,8 +4,9 @@ Azurite accepts any recent ``x-ms-version``; Azure Stack Hub does not. This prox
 request to Azurite unchanged but first applies Stack Hub's rule: a request whose ``x-ms-version`` is
 newer than the configured version gets ``400 InvalidHeaderValue`` with the same XML error body and
 ``x-ms-error-code`` header Stack Hub sends. It also accepts production-style hosts
-(``<account>.blob.<endpoint suffix>``, e.g. sent through it as an HTTP proxy) and maps them onto
-Azurite's path-style URLs, so endpoint-suffix configurations are exercised for real.
+(``<account>.blob.<endpoint suffix>``, e.g. sent through it as an HTTP proxy) and hands them to
+Azurite with that host, so endpoint-suffix configurations (and their shared-key signatures) are
+exercised for real.
 
 Every request is recorded (method, path, version, status) for tests, optionally as JSON lines.
 Run it with ``python -m edgetrain.storage.strict_proxy --help``.
@@ -80,12 +81,9 @@ def invalid_header_response(version: str) -> web.Response:
     )
 
 
-def upstream_path(host: str, path_qs: str) -> str:
-    """Map a production-style request (``acct.blob.suffix``) onto Azurite's path-style URL."""
-    match = PRODUCTION_HOST.match(host.lower())
-    if match:
-        return f"/{match['account']}{path_qs}"
-    return path_qs
+def is_production_style(host: str) -> bool:
+    """True for a Stack Hub style host (``<account>.blob.<suffix>``) rather than ``127.0.0.1:port``."""
+    return PRODUCTION_HOST.match(host.lower()) is not None
 
 
 def build_app(state: ProxyState) -> web.Application:
@@ -109,8 +107,10 @@ def build_app(state: ProxyState) -> web.Application:
             state.record(RecordedRequest(request.method, host, request.path, version, 400))
             return invalid_header_response(version)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        if is_production_style(host):
+            headers["Host"] = host  # Azurite takes the account from a production-style host, as Azure does
         body = request.content if request.body_exists else None
-        target = state.upstream + upstream_path(host, path_qs)
+        target = state.upstream + path_qs
         async with session["s"].request(
             request.method, target, headers=headers, data=body, allow_redirects=False,
             skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),

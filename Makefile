@@ -1,0 +1,65 @@
+# edgetrain: `make demo` runs the whole loop on the embedded stand-in; `make test` lints and runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV_HOME := .edgetrain/tools/uv-$(UV_VERSION)
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+DEMO_ROWS ?= 20000
+
+.PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV_HOME)/bin/uv:
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_HOME)/bin/uv)
+	$(UV) sync --frozen
+	touch $@
+
+install: .venv/.synced ## create .venv from uv.lock (bootstraps uv if missing)
+
+up: install ## start the Stack Hub stand-in (Azurite + strict API-version proxy) on 127.0.0.1
+	edgetrain storage up
+
+down: ## stop the stand-in
+	edgetrain storage down
+
+demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro, metrics, package, serve, one score
+	edgetrain storage seed --rows $(DEMO_ROWS)
+	edgetrain storage pull
+	dvc repro
+	dvc metrics show
+	edgetrain package
+	edgetrain demo-score
+
+lint: install ## ruff, workflow and shell checks
+	ruff check .
+	ruff format --check .
+	shellcheck .ci/run
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	zizmor --offline --min-severity medium .github/workflows/
+
+pytest: install
+	edgetrain storage install
+	pytest
+
+test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
+
+bench: bench-train bench-serving ## all benchmarks -> bench/results.md
+
+bench-train: install ## train stage vs bare xgboost.train, dvc pull vs direct download, no-op repro (1M rows)
+	python bench/train_and_pull.py
+
+bench-serving: install ## scoring server vs azureml-inference-server-http
+	python bench/serving/run.py
+
+clean: down ## stop the stand-in and remove generated files (keeps .venv)
+	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work

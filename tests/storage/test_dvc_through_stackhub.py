@@ -1,0 +1,127 @@
+"""Plain ``dvc`` commands against the strict Stack Hub stand-in: every request carries 2019-07-07.
+
+No project command wraps these calls: they are what a user types in the repository. The API version
+is picked up from the repository's ``config/edge.yaml`` by the hook the project installs in its venv.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgetrain.config.edge import StorageConfig
+from edgetrain.storage.seed import seed
+from edgetrain.storage.standin import create_containers, write_dvc_credentials
+from tests.conftest import REPO_ROOT, STACK_HUB_VERSION, subprocess_env
+
+pytestmark = pytest.mark.integration
+TIMEOUT_S = 300
+
+
+def run(*cmd: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(cmd), cwd=cwd, env=subprocess_env(**env), capture_output=True, text=True,
+                          timeout=TIMEOUT_S, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def make_repo(path: Path, storage: StorageConfig, conn: str) -> Path:
+    """A minimal repository wired like the template: config/edge.yaml + the two DVC remotes."""
+    (path / "config").mkdir(parents=True)
+    (path / "config" / "edge.yaml").write_text(yaml.safe_dump({"storage": storage.model_dump(exclude_none=True)}))
+    run("git", "init", "-q", "-b", "main", cwd=path)
+    run("dvc", "init", "-q", cwd=path)
+    run("dvc", "remote", "add", "-d", "stackhub-cache", f"azure://{storage.dvc_container}", cwd=path)
+    run("dvc", "remote", "add", "stackhub-raw", f"azure://{storage.raw_container}", cwd=path)
+    write_dvc_credentials(conn, path)
+    run("git", "add", "-A", cwd=path)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", cwd=path)
+    return path
+
+
+def clone(src: Path, dst: Path) -> Path:
+    run("git", "clone", "-q", str(src), str(dst), cwd=src.parent)
+    shutil.copy(src / ".dvc" / "config.local", dst / ".dvc" / "config.local")
+    return dst
+
+
+@pytest.fixture
+def storage(standin) -> StorageConfig:  # type: ignore[no-untyped-def]
+    suffix = uuid.uuid4().hex[:8]
+    cfg = StorageConfig(account_name="devstoreaccount1", blob_endpoint=standin.blob_endpoint,
+                        api_version=STACK_HUB_VERSION, raw_container=f"raw-{suffix}",
+                        dvc_container=f"cache-{suffix}")
+    create_containers(cfg, standin.connection_string)
+    return cfg
+
+
+def test_import_push_pull_update_status_all_speak_stack_hub(tmp_path: Path, standin, storage) -> None:  # type: ignore[no-untyped-def]
+    conn = standin.connection_string
+    seed(storage, rows=600, days=3, seed_value=7, conn_str=conn)
+    repo = make_repo(tmp_path / "repo", storage, conn)
+    start = len(standin.requests)
+
+    run("dvc", "import-url", "remote://stackhub-raw/raw", "data", cwd=repo)
+    assert sorted(p.name for p in (repo / "data").iterdir()) == ["2026-11-01.csv", "2026-11-02.csv",
+                                                                 "2026-11-03.csv"]
+    run("dvc", "push", cwd=repo)
+    assert "in sync" in run("dvc", "status", "-c", cwd=repo).stdout
+    run("git", "add", "-A", cwd=repo)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "import", cwd=repo)
+
+    other = clone(repo, tmp_path / "clone")
+    run("dvc", "pull", cwd=other)
+    for csv in (repo / "data").iterdir():
+        assert (other / "data" / csv.name).read_bytes() == csv.read_bytes()
+
+    seed(storage, rows=200, days=1, seed_value=8, start=date(2026, 11, 4), conn_str=conn)
+    run("dvc", "update", "data.dvc", cwd=repo)
+    assert yaml.safe_load((repo / "data.dvc").read_text())["outs"][0]["nfiles"] == 4
+    run("dvc", "push", cwd=repo)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "new drop", cwd=repo)
+    run("git", "pull", "-q", cwd=other)
+    run("dvc", "fetch", cwd=other)
+    run("dvc", "checkout", cwd=other)
+    assert (other / "data" / "2026-11-04.csv").exists()
+
+    seen = standin.requests[start:]
+    assert len(seen) > 20
+    assert {r.version for r in seen} == {STACK_HUB_VERSION}
+    assert not [r for r in seen if r.status == 400]
+
+
+def test_without_the_pin_stack_hub_rejects_dvc(tmp_path: Path, standin, storage) -> None:  # type: ignore[no-untyped-def]
+    """The control: the same dvc call with the pin switched off is refused as Stack Hub would."""
+    conn = standin.connection_string
+    seed(storage, rows=100, days=1, seed_value=1, conn_str=conn)
+    repo = make_repo(tmp_path / "repo", storage, conn)
+    start = len(standin.requests)
+    done = run("dvc", "import-url", "remote://stackhub-raw/raw", "data", cwd=repo, check=False,
+               EDGETRAIN_STORAGE_API_VERSION="off")
+    assert done.returncode != 0
+    rejected = [r for r in standin.requests[start:] if r.status == 400]
+    assert rejected
+    assert all(r.version > STACK_HUB_VERSION for r in rejected)
+
+
+def test_project_commands_explain_a_wrong_api_version(tmp_path: Path, standin, storage) -> None:  # type: ignore[no-untyped-def]
+    """A version newer than Stack Hub speaks: one line naming the key to fix, exit code 4."""
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    edge = yaml.safe_load((REPO_ROOT / "config" / "edge.yaml").read_text())
+    edge["storage"].update(blob_endpoint=standin.blob_endpoint, raw_container=storage.raw_container,
+                           api_version="2021-08-06")
+    (repo / "config" / "edge.yaml").write_text(yaml.safe_dump(edge))
+    done = run("edgetrain", "storage", "seed", "--rows", "10", "--days", "1", cwd=repo, check=False)
+    assert done.returncode == 4
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "rejected API version 2021-08-06" in lines[0]
+    assert "storage.api_version" in lines[0]
