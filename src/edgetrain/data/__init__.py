@@ -1,0 +1,1 @@
+"""Sample data: a deterministic AI4I-2020-style predictive-maintenance generator."""

@@ -1,0 +1,60 @@
+"""``edgetrain prepare | train | evaluate``: the DVC stages (see ``dvc.yaml``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from edgetrain.pipeline import prepare
+
+    result = prepare.run(args.params, args.data, args.data_dvc, args.out)
+    rows = result.manifest["rows"]
+    print(f"prepared {rows['train']} train / {rows['valid']} valid / {rows['test']} test rows -> {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from edgetrain.pipeline import train
+
+    metadata = train.run(args.params, args.prepared, args.out)
+    print(f"trained {metadata['task']} model (best iteration {metadata['best_iteration']}) -> {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from edgetrain.pipeline import evaluate
+
+    scores = evaluate.run(args.params, args.model, args.test, args.metrics, args.plots)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(scores.items()))
+    print(f"{shown} -> {args.metrics}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare``, ``train`` and ``evaluate`` subcommands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
+
+    p = subparsers.add_parser("prepare", parents=[common], help="validate and split the raw CSV drops")
+    p.add_argument("--data", type=Path, default=Path("data"), help="directory of *.csv drops (%(default)s)")
+    p.add_argument("--data-dvc", type=Path, default=Path("data.dvc"), help="DVC import file (%(default)s)")
+    p.add_argument("--out", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
+    p.set_defaults(handler=_prepare)
+
+    t = subparsers.add_parser("train", parents=[common], help="train XGBoost on the prepared splits")
+    t.add_argument("--prepared", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
+    t.add_argument("--out", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
+    t.set_defaults(handler=_train)
+
+    e = subparsers.add_parser("evaluate", parents=[common], help="score the model on the test split")
+    e.add_argument("--model", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
+    e.add_argument(
+        "--test", type=Path, default=Path("artifacts/prepared/test.parquet"), help="default: %(default)s"
+    )
+    e.add_argument(
+        "--metrics", type=Path, default=Path("artifacts/metrics.json"), help="default: %(default)s"
+    )
+    e.add_argument("--plots", type=Path, default=Path("artifacts/plots"), help="default: %(default)s")
+    e.set_defaults(handler=_evaluate)

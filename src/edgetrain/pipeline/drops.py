@@ -1,0 +1,131 @@
+"""Read and validate raw CSV drops (``data/YYYY-MM-DD.csv``) against the ``data`` section of params.
+
+Every problem is a :class:`~edgetrain.errors.DataError` naming the file, and the column where
+there is one: a missing target or feature, a non-numeric value in a numeric column, a missing
+label, an empty drop or a file that is not CSV at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from edgetrain.config.params import DataParams, Task
+from edgetrain.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_SNIFF_BYTES = 65536
+
+
+def list_drops(data_dir: Path | str) -> list[Path]:
+    """Every ``*.csv`` in ``data_dir``, sorted by name; a DataError when there is none."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data directory not found (run `dvc update data.dvc` or `dvc pull`)")
+    drops = sorted(p for p in data_dir.glob("*.csv") if p.is_file())
+    if not drops:
+        raise DataError(f"{data_dir}: no *.csv drops")
+    return drops
+
+
+def _corrupt(path: Path, why: str) -> DataError:
+    return DataError(f"{path}: corrupt CSV: {why}")
+
+
+def _first_bad(original: pd.Series, parsed: pd.Series) -> tuple[int, object] | None:
+    """Position and value of the first entry that is present in ``original`` but not a number."""
+    bad = parsed.isna().to_numpy() & original.notna().to_numpy()
+    if not bad.any():
+        return None
+    pos = int(np.argmax(bad))
+    return pos, original.iloc[pos]
+
+
+def _numeric(path: Path, column: str, values: pd.Series, role: str) -> pd.Series:
+    """``values`` as float64, or a DataError naming the first entry that is not a number."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype(np.float64)
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = _first_bad(values, parsed)
+    if bad is not None:
+        pos, value = bad
+        raise DataError(
+            f"{path}: {role} column {column!r} must be numeric; line {pos + 2} has {str(value)!r}"
+        )
+    return parsed.astype(np.float64)
+
+
+def _labels(path: Path, column: str, values: pd.Series, task: Task) -> pd.Series:
+    missing = int(values.isna().sum())
+    if missing:
+        raise DataError(f"{path}: target column {column!r} has {missing} missing label(s) (NaN)")
+    if task == "regression":
+        return _numeric(path, column, values, "target")
+    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
+        return values.astype(np.int64)
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(np.int64)
+    return values
+
+
+def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
+    """One drop reduced to ``features + [target]`` with numeric features as float64 and categorical
+    features as strings; raises DataError naming the file (and column) on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    if not head.strip():
+        raise DataError(f"{path}: empty drop (no header and no rows)")
+    if b"\x00" in head:
+        raise _corrupt(path, "binary data (NUL bytes), not text")
+    wanted = [*data.features, data.target]
+    try:
+        header = pd.read_csv(path, nrows=0)
+        columns = set(header.columns)
+        for name in wanted:
+            if name not in columns:
+                role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
+                raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
+        frame = pd.read_csv(
+            path, usecols=wanted, dtype=dict.fromkeys(data.categorical, str), low_memory=False
+        )
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty drop (no header and no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _corrupt(path, str(exc).strip().splitlines()[-1]) from None
+    if frame.empty:
+        raise DataError(f"{path}: empty drop (header only, no rows)")
+
+    categorical = set(data.categorical)
+    out: dict[str, pd.Series] = {}
+    for name in data.features:
+        values = frame[name]
+        if name in categorical:
+            out[name] = values  # read as str
+        else:
+            out[name] = _numeric(path, name, values, "numeric feature")
+    out[data.target] = _labels(path, data.target, frame[data.target], task)
+    log.info("%s: %d rows", path, len(frame))
+    return pd.DataFrame(out, columns=wanted)
+
+
+def read_drops(data_dir: Path | str, data: DataParams, task: Task) -> tuple[list[str], pd.DataFrame]:
+    """All drops in ``data_dir`` (sorted by name) concatenated; returns ``(file names, frame)``."""
+    paths = list_drops(data_dir)
+    frames = [read_drop(path, data, task) for path in paths]
+    if task != "regression":
+        kinds = {pd.api.types.is_numeric_dtype(f[data.target]) for f in frames}
+        if len(kinds) > 1:  # numbers in one drop, words in another: compare labels as text
+            for frame in frames:
+                frame[data.target] = frame[data.target].astype(str)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return [p.name for p in paths], frame

@@ -1,0 +1,211 @@
+"""Stage ``evaluate``: the model on the test split -> ``artifacts/metrics.json`` + ``artifacts/plots/*.json``.
+
+Metrics are rounded to 6 decimals and written with sorted keys, so the same model and data give
+the same bytes. Plots are aggregates only, never per-row data: ROC and precision-recall curves
+(at most 201 points, binary), confusion counts (classifiers), binned residuals (regression) and
+feature importance (gain, every task).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edgetrain.config.params import Params, load_params
+from edgetrain.errors import DataError
+from edgetrain.pipeline.dataset import encode_labels, load_split
+from edgetrain.pipeline.io import read_json, staged_outputs, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path("artifacts/model")
+DEFAULT_TEST = Path("artifacts/prepared/test.parquet")
+DEFAULT_METRICS = Path("artifacts/metrics.json")
+DEFAULT_PLOTS_DIR = Path("artifacts/plots")
+MAX_CURVE_POINTS = 201
+DIGITS = 6
+
+
+def _r(value: float) -> float:
+    return round(float(value), DIGITS)
+
+
+def downsample(n: int, limit: int = MAX_CURVE_POINTS) -> np.ndarray:
+    """At most ``limit`` evenly spread indices into ``n`` points, always keeping the first and last."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, limit)).astype(np.int64))
+
+
+def _curve(columns: dict[str, np.ndarray]) -> list[dict[str, float]]:
+    keep = downsample(len(next(iter(columns.values()))))
+    return [{k: _r(v[i]) for k, v in columns.items()} for i in keep]
+
+
+def _confusion(y: np.ndarray, predicted: np.ndarray, classes: list[Any]) -> list[dict[str, Any]]:
+    from sklearn.metrics import confusion_matrix
+
+    counts = confusion_matrix(y, predicted, labels=list(range(len(classes))))
+    return [
+        {"actual": str(a), "predicted": str(p), "count": int(counts[i, j])}
+        for i, a in enumerate(classes)
+        for j, p in enumerate(classes)
+    ]
+
+
+def _auc(fn: Any, *args: Any, **kwargs: Any) -> float:
+    try:
+        return _r(fn(*args, **kwargs))
+    except ValueError as exc:
+        raise DataError(f"test split: cannot compute a ranking metric: {exc}") from None
+
+
+def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float) -> tuple[dict, dict]:
+    """Metrics and plots for P(class index 1) = ``p`` against class indices ``y``."""
+    from sklearn import metrics as m
+
+    if len(np.unique(y)) < 2:
+        raise DataError(f"test split has a single class ({classes[int(y[0])]!r}); cannot compute auc")
+    predicted = (p >= threshold).astype(np.int64)
+    fpr, tpr, roc_thr = m.roc_curve(y, p)
+    precision, recall, pr_thr = m.precision_recall_curve(y, p)
+    scores = {
+        "auc": _auc(m.roc_auc_score, y, p),
+        "pr_auc": _auc(m.average_precision_score, y, p),
+        "f1": _r(m.f1_score(y, predicted, zero_division=0)),
+        "log_loss": _r(m.log_loss(y, p, labels=[0, 1])),
+        "accuracy": _r(m.accuracy_score(y, predicted)),
+        "threshold": threshold,
+    }
+    plots = {
+        "roc": _curve({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)}),
+        "precision_recall": _curve(
+            {"recall": recall, "precision": precision, "threshold": np.append(pr_thr, 1.0)}
+        ),
+        "confusion": _confusion(y, predicted, classes),
+    }
+    return scores, plots
+
+
+def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> tuple[dict, dict]:
+    """Metrics (macro / one-vs-rest) and confusion counts for per-class probabilities ``proba``."""
+    from sklearn import metrics as m
+
+    labels = list(range(len(classes)))
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    predicted = proba.argmax(axis=1)
+    scores = {
+        "auc": _auc(m.roc_auc_score, y, proba, multi_class="ovr", average="macro", labels=labels),
+        "f1": _r(m.f1_score(y, predicted, average="macro", labels=labels, zero_division=0)),
+        "log_loss": _r(m.log_loss(y, proba, labels=labels)),
+        "accuracy": _r(m.accuracy_score(y, predicted)),
+    }
+    return scores, {"confusion": _confusion(y, predicted, classes)}
+
+
+def regression_report(y: np.ndarray, pred: np.ndarray, bins: int = 10) -> tuple[dict, dict]:
+    """RMSE, MAE, R2 and residual (actual - predicted) quantiles per decile of the prediction."""
+    from sklearn import metrics as m
+
+    scores = {
+        "rmse": _r(np.sqrt(m.mean_squared_error(y, pred))),
+        "mae": _r(m.mean_absolute_error(y, pred)),
+        "r2": _r(m.r2_score(y, pred)) if len(y) > 1 else 0.0,
+    }
+    frame = pd.DataFrame({"pred": pred, "residual": y - pred})
+    frame["bin"] = pd.qcut(frame["pred"].rank(method="first"), min(bins, len(frame)), labels=False)
+    rows = []
+    for index, group in frame.groupby("bin", sort=True):
+        q10, q50, q90 = np.quantile(group["residual"], [0.1, 0.5, 0.9])
+        rows.append(
+            {
+                "bin": int(index),
+                "count": len(group),
+                "prediction_mean": _r(group["pred"].mean()),
+                "residual_mean": _r(group["residual"].mean()),
+                "residual_p10": _r(q10),
+                "residual_p50": _r(q50),
+                "residual_p90": _r(q90),
+            }
+        )
+    return scores, {"residuals": rows}
+
+
+def importance(booster: Any, features: list[str]) -> list[dict[str, Any]]:
+    """Mean gain per feature (0 for features no split uses), largest first."""
+    gain = booster.get_score(importance_type="gain")
+    rows = [{"feature": name, "gain": _r(gain.get(name, 0.0))} for name in features]
+    return sorted(rows, key=lambda r: (-r["gain"], r["feature"]))
+
+
+def predict(booster: Any, x: pd.DataFrame, objective: str) -> np.ndarray:
+    """Model output as probabilities (classifiers) or values (regression), float64."""
+    import xgboost as xgb
+
+    out = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
+    if objective == "binary:logitraw":
+        out = 1.0 / (1.0 + np.exp(-out))
+    return out
+
+
+def evaluate(
+    params: Params, metadata: dict[str, Any], booster: Any, x: pd.DataFrame, labels: pd.Series
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pure core: ``(metrics, plots)`` for the test split."""
+    classes = metadata["classes"]
+    y = encode_labels(labels, classes, "test split")
+    if len(y) == 0:
+        raise DataError("test split is empty")
+    out = predict(booster, x, params.train.objective)
+    if params.task == "binary":
+        scores, plots = binary_report(y.astype(np.int64), out, classes, params.evaluate.threshold)
+    elif params.task == "multiclass":
+        if out.ndim == 1:  # multi:softmax gives the class index
+            out = np.eye(len(classes))[out.astype(np.int64)]
+        scores, plots = multiclass_report(y.astype(np.int64), out, classes)
+    else:
+        scores, plots = regression_report(y.astype(np.float64), out)
+    scores["rows"] = len(y)
+    plots["importance"] = importance(booster, [f["name"] for f in metadata["features"]])
+    return scores, plots
+
+
+def run(
+    params: Params | Path | str = "params.yaml",
+    model_dir: Path | str = DEFAULT_MODEL_DIR,
+    test_path: Path | str = DEFAULT_TEST,
+    metrics_path: Path | str = DEFAULT_METRICS,
+    plots_dir: Path | str = DEFAULT_PLOTS_DIR,
+) -> dict[str, Any]:
+    """Evaluate the trained model on the test split and write metrics and plots; returns the metrics."""
+    import xgboost as xgb
+
+    if not isinstance(params, Params):
+        params = load_params(params)
+    model_dir = Path(model_dir)
+    try:
+        metadata = read_json(model_dir / "metadata.json")
+    except FileNotFoundError:
+        raise DataError(f"{model_dir / 'metadata.json'}: not found (run `edgetrain train` first)") from None
+    if metadata.get("task") != params.task:
+        raise DataError(
+            f"{model_dir / 'metadata.json'}: model is for task {metadata.get('task')!r} but "
+            f"params say {params.task!r} (run `edgetrain train` again)"
+        )
+    booster = xgb.Booster()
+    try:
+        booster.load_model(model_dir / metadata["model_file"])
+    except xgb.core.XGBoostError:
+        raise DataError(f"{model_dir / metadata['model_file']}: cannot load the model") from None
+    x, labels = load_split(test_path, metadata["features"], metadata["target"])
+    scores, plots = evaluate(params, metadata, booster, x, labels)
+    with staged_outputs(plots_dir, replace_dir=True) as staging:
+        for name, rows in plots.items():
+            write_json_atomic(staging / f"{name}.json", {name: rows})
+    write_json_atomic(metrics_path, scores)
+    log.info("metrics %s", scores)
+    return scores

@@ -1,0 +1,191 @@
+"""Stage ``prepare``: raw CSV drops -> validated, de-duplicated train/valid/test parquet + manifest.
+
+A row's split is a pure function of its content and ``seed``: the seeded 64-bit hash of the row
+(:func:`pandas.util.hash_pandas_object`) mapped to [0, 1) picks test, valid or train by the
+fractions in ``params.yaml``. A new drop therefore never moves an existing row to another split,
+and exact duplicates always land together (they are dropped anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from edgetrain.config.params import Params, load_params
+from edgetrain.errors import DataError
+from edgetrain.pipeline.drops import read_drops
+from edgetrain.pipeline.io import staged_outputs, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "edgetrain-prepared/1"
+SPLITS = ("train", "valid", "test")
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_DATA_DVC = Path("data.dvc")
+DEFAULT_OUT_DIR = Path("artifacts/prepared")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The stage's result: one frame per split (features + target) and the manifest."""
+
+    splits: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+
+
+def hash_key(seed: int) -> str:
+    """The 16-character key ``hash_pandas_object`` wants, derived from ``seed``."""
+    return hashlib.sha256(f"edgetrain-split:{seed}".encode()).hexdigest()[:16]
+
+
+def assign_splits(frame: pd.DataFrame, seed: int, valid_fraction: float, test_fraction: float) -> np.ndarray:
+    """Split index per row (0 train, 1 valid, 2 test) from a seeded hash of the row's content."""
+    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=hash_key(seed)).to_numpy()
+    uniform = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    split = np.zeros(len(frame), dtype=np.int8)
+    split[uniform < test_fraction + valid_fraction] = 1
+    split[uniform < test_fraction] = 2
+    return split
+
+
+def read_data_version(path: Path | str) -> dict[str, str] | None:
+    """``{"md5", "source"}`` from a ``data.dvc`` import file, or ``None`` when there is no such file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        md5 = doc["outs"][0]["md5"]
+        source = doc.get("deps", [{}])[0].get("path")
+    except (yaml.YAMLError, KeyError, IndexError, TypeError, AttributeError):
+        raise DataError(f"{path}: not a DVC file with outs[0].md5") from None
+    return {"md5": str(md5), "source": None if source is None else str(source)}
+
+
+def _check_classes(frame: pd.DataFrame, params: Params) -> None:
+    target = params.data.target
+    if params.task == "regression":
+        return
+    labels = pd.unique(frame[target])
+    if len(labels) < 2:
+        raise DataError(
+            f"target column {target!r} has a single class ({labels[0]!r}); "
+            f"task {params.task} needs at least 2"
+        )
+    if params.task == "binary" and len(labels) > 2:
+        raise DataError(
+            f"target column {target!r} has {len(labels)} classes; task binary needs exactly 2 "
+            "(use task: multiclass)"
+        )
+
+
+def _plain(values: Any) -> list[Any]:
+    """Sorted unique values as JSON-ready Python scalars."""
+    return sorted(pd.Series(values).dropna().unique().tolist())
+
+
+def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[str, Any]]:
+    """Give categorical features the sorted categories seen in train (in place); return the schema."""
+    features: list[dict[str, Any]] = []
+    for column in params.data.features:
+        if column not in params.data.categorical:
+            features.append({"name": column, "dtype": "float64"})
+            continue
+        categories = _plain(parts["train"][column])
+        dtype = pd.CategoricalDtype(categories)
+        for name, part in parts.items():
+            typed = part[column].astype(dtype)
+            unseen = int(typed.isna().sum() - part[column].isna().sum())
+            if unseen:
+                log.warning("%s: %d value(s) of %r not seen in train become missing", name, unseen, column)
+            part[column] = typed
+        features.append({"name": column, "dtype": "category", "categories": categories})
+    return features
+
+
+def prepare(
+    frame: pd.DataFrame,
+    params: Params,
+    *,
+    drops: list[str] | None = None,
+    data_version: dict[str, str] | None = None,
+) -> Prepared:
+    """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target)."""
+    target = params.data.target
+    if frame.empty:
+        raise DataError("no rows in any drop")
+    before = len(frame)
+    frame = frame.drop_duplicates(ignore_index=True)
+    duplicates = before - len(frame)
+    if duplicates:
+        log.info("dropped %d exact duplicate row(s)", duplicates)
+    _check_classes(frame, params)
+
+    split = assign_splits(frame, params.seed, params.split.valid_fraction, params.split.test_fraction)
+    parts = {name: frame.loc[split == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
+    for name, part in parts.items():
+        if part.empty:
+            raise DataError(f"the {name} split is empty ({len(frame)} rows in all); add data or change split")
+
+    classes: list[Any] | None = None
+    if params.task != "regression":
+        classes = _plain(parts["train"][target])
+        seen = set(classes)
+        for name in ("valid", "test"):
+            for value in _plain(parts[name][target]):
+                if value not in seen:
+                    raise DataError(
+                        f"unseen label {value!r} in target column {target!r}: it is in the "
+                        f"{name} split but not in train"
+                    )
+
+    features = _type_features(parts, params)
+
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "task": params.task,
+        "target": target,
+        "features": features,
+        "classes": classes,
+        "rows": {name: len(part) for name, part in parts.items()},
+        "duplicates_dropped": duplicates,
+        "drops": list(drops or []),
+        "data_version": data_version,
+        "split": {
+            "seed": params.seed,
+            "valid_fraction": params.split.valid_fraction,
+            "test_fraction": params.split.test_fraction,
+        },
+    }
+    return Prepared(splits=parts, manifest=manifest)
+
+
+def write_prepared(prepared: Prepared, out_dir: Path | str) -> None:
+    """Write ``{train,valid,test}.parquet`` and ``manifest.json`` into ``out_dir``, all or nothing."""
+    with staged_outputs(out_dir, replace_dir=True) as staging:
+        for name, part in prepared.splits.items():
+            part.to_parquet(staging / f"{name}.parquet", index=False, engine="pyarrow")
+        write_json_atomic(staging / "manifest.json", prepared.manifest, sort_keys=False)
+
+
+def run(
+    params: Params | Path | str = "params.yaml",
+    data_dir: Path | str = DEFAULT_DATA_DIR,
+    data_dvc: Path | str = DEFAULT_DATA_DVC,
+    out_dir: Path | str = DEFAULT_OUT_DIR,
+) -> Prepared:
+    """Read the drops, prepare them and write the stage's outputs."""
+    if not isinstance(params, Params):
+        params = load_params(params)
+    names, frame = read_drops(data_dir, params.data, params.task)
+    prepared = prepare(frame, params, drops=names, data_version=read_data_version(data_dvc))
+    write_prepared(prepared, out_dir)
+    log.info("prepared %s", prepared.manifest["rows"])
+    return prepared
