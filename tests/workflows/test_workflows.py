@@ -1,0 +1,69 @@
+"""Static checks of the GitHub workflows (no machine here reaches GitHub): pins, guards, labels."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgetrain.config.edge import load_edge_config
+from tests.conftest import REPO_ROOT
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+PINS_FILE = REPO_ROOT.parent / "shared" / "action-pins.md"
+USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?:\s*#\s*(?P<tag>\S+))?", re.M)
+
+
+def _load(path: Path) -> dict:
+    # PyYAML reads the key `on` as True; normalise it back.
+    data = yaml.safe_load(path.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def test_there_are_workflows() -> None:
+    assert WORKFLOWS
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_to_full_commit_shas(path: Path) -> None:
+    uses = list(USES.finditer(path.read_text()))
+    assert uses
+    for use in uses:
+        assert re.fullmatch(r"[0-9a-f]{40}", use["ref"]), f"{path.name}: {use['action']} not pinned to a SHA"
+        assert use["tag"], f"{path.name}: {use['action']} pin lacks its tag comment"
+
+
+@pytest.mark.skipif(not PINS_FILE.exists(), reason="shared action pins not beside the checkout")
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_pins_match_the_shared_list(path: Path) -> None:
+    shas = {sha: tag for tag, sha in re.findall(r"\|\s*(v[\d.]+)\s*\|\s*`([0-9a-f]{40})`", PINS_FILE.read_text())}
+    assert shas
+    for use in USES.finditer(path.read_text()):
+        assert use["ref"] in shas, f"{path.name}: {use['action']}@{use['ref']} is not in {PINS_FILE.name}"
+        assert shas[use["ref"]] == use["tag"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege_and_no_pull_request_target(path: Path) -> None:
+    flow = _load(path)
+    assert "pull_request_target" not in flow["on"]
+    assert flow.get("permissions") == {}, "top-level permissions must be empty; grant per job"
+    for job in flow["jobs"].values():
+        for step in job["steps"]:
+            if "actions/checkout" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_pr_training_runs_on_the_configured_edge_runner_and_never_for_forks() -> None:
+    flow = _load(REPO_ROOT / ".github" / "workflows" / "pr-train.yml")
+    job = flow["jobs"]["train"]
+    assert job["runs-on"] == load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels
+    assert "head.repo.full_name == github.repository" in job["if"]
+    script = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "dvc repro" in script
+    assert "dvc metrics diff" in script
+    assert "--md" in script
