@@ -1,0 +1,174 @@
+"""``edgetrain package``: context contents, no data, hadolint, atomic writes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.serving.helpers import REPO, TrainedModel, train_model
+
+from edgetrain.cli import main
+from edgetrain.serving.dockerfile import BASE_IMAGE, CMD
+from edgetrain.serving.package import DATA_SUFFIXES, PackageOptions, build_context, is_data_file
+from edgetrain.serving.serve import command_from_context
+
+HADOLINT = REPO / ".venv" / "bin" / "hadolint"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> TrainedModel:
+    return train_model(tmp_path, "binary")
+
+
+def package_args(model: TrainedModel, output: Path | None = None) -> list[str]:
+    root = model.root
+    return [
+        "package",
+        "--model-dir", str(model.model_dir),
+        "--metrics", str(root / "artifacts" / "metrics.json"),
+        "--params", str(root / "params.yaml"),
+        "--config", str(root / "config" / "edge.yaml"),
+        "--output", str(output or root / "out" / "ctx"),
+    ]  # fmt: skip
+
+
+def test_context_layout_and_no_data(binary_model: TrainedModel) -> None:
+    ctx = binary_model.context
+    files = sorted(p.relative_to(ctx).as_posix() for p in ctx.rglob("*") if p.is_file())
+    assert {
+        "Dockerfile",
+        ".dockerignore",
+        "requirements.lock",
+        "model/model.ubj",
+        "model/metadata.json",
+        "model/serving.json",
+        "scoring_server/__main__.py",
+        "scoring_server/app.py",
+    } <= set(files)
+    for name in files:
+        assert not {s.lower() for s in Path(name).suffixes} & DATA_SUFFIXES, name
+        assert not name.startswith(("data/", "artifacts/")), name
+    info = json.loads((ctx / "model" / "serving.json").read_text())
+    assert info["model_name"] == "edgetrain-xgb"
+    assert info["model_version"] == "7"
+    assert info["threshold"] == 0.4
+    assert info["metrics"]["auc"] == 0.95
+    assert info["git_commit"]
+
+
+def test_lock_is_serving_only_and_hashed(binary_model: TrainedModel) -> None:
+    lock = (binary_model.context / "requirements.lock").read_text()
+    names = {line.split("==")[0] for line in lock.splitlines() if "==" in line and not line.startswith(" ")}
+    assert {"xgboost-cpu", "fastapi", "uvicorn", "orjson", "numpy"} <= names
+    for forbidden in (
+        "dvc",
+        "azure-ai-ml",
+        "pandas",
+        "scikit-learn",
+        "xgboost",
+        "nvidia-nccl-cu12",
+        "pyarrow",
+    ):
+        assert forbidden not in names
+    assert "--hash=sha256:" in lock
+    assert names <= {line.split("==")[0] for line in lock.splitlines() if "==" in line}
+
+
+def test_dockerfile_is_hadolint_clean(binary_model: TrainedModel) -> None:
+    dockerfile = binary_model.context / "Dockerfile"
+    done = subprocess.run([str(HADOLINT), str(dockerfile)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = dockerfile.read_text()
+    assert f"FROM {BASE_IMAGE}" in text
+    assert "USER 10001" in text
+    assert "HEALTHCHECK" in text
+    assert "--require-hashes" in text
+    for label in ("source", "revision", "created", "title", "version"):
+        assert f"org.opencontainers.image.{label}=" in text
+    assert "io.edgetrain.model.version=" in text
+    assert json.dumps(CMD) in text
+
+
+def test_serve_runs_the_dockerfile_cmd(binary_model: TrainedModel) -> None:
+    command = command_from_context(binary_model.context, {"PORT": "6000"})
+    assert command.argv[1:] == CMD[1:]
+    assert command.cwd == binary_model.context.resolve()
+    assert command.env["PORT"] == "6000"
+    assert command.env["EDGETRAIN_READINESS_ROUTE"] == "/ready"
+
+
+@pytest.mark.parametrize("name", ["train.csv", "rows.parquet", "nested/sample.csv.gz", "dump.pkl"])
+def test_refuses_data_file_in_model_dir(
+    project: TrainedModel, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    stray = project.model_dir / name
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("a,b\n1,2\n")
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert name.rsplit("/", maxsplit=1)[-1] in err
+    assert "data" in err
+    assert not output.parent.exists()
+
+
+def test_refuses_model_dir_under_data(project: TrainedModel) -> None:
+    data_model = project.root / "data" / "model"
+    shutil.copytree(project.model_dir, data_model)
+    opts = PackageOptions(
+        model_dir=data_model,
+        metrics=project.root / "artifacts" / "metrics.json",
+        params=project.root / "params.yaml",
+        config=project.root / "config" / "edge.yaml",
+        output=project.root / "out",
+        root=project.root,
+    )
+    with pytest.raises(Exception, match=r"under data/"):
+        build_context(opts)
+    assert is_data_file(project.root / "artifacts" / "prepared" / "manifest.json", project.root) == (
+        "under artifacts/prepared/"
+    )
+
+
+def test_missing_model_is_one_line_and_writes_nothing(
+    project: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.model_dir / "model.ubj").unlink()
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert "model.ubj" in err
+    assert not output.parent.exists() or not any(output.parent.iterdir())
+
+
+def test_missing_metrics_names_the_file(project: TrainedModel, capsys: pytest.CaptureFixture[str]) -> None:
+    (project.root / "artifacts" / "metrics.json").unlink()
+    assert main(package_args(project)) != 0
+    assert "metrics.json" in capsys.readouterr().err
+
+
+def test_repackaging_replaces_the_context(project: TrainedModel, capsys: pytest.CaptureFixture[str]) -> None:
+    output = project.root / "out" / "ctx"
+    assert main([*package_args(project, output), "--model-version", "3"]) == 0
+    (output / "leftover.txt").write_text("x")
+    assert main([*package_args(project, output), "--model-version", "4"]) == 0
+    assert not (output / "leftover.txt").exists()
+    assert json.loads((output / "model" / "serving.json").read_text())["model_version"] == "4"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["ctx"]
+    assert "build context" in capsys.readouterr().out
+
+
+def test_refuses_to_clobber_a_foreign_directory(
+    project: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = project.root / "precious"
+    output.mkdir()
+    (output / "notes.md").write_text("mine")
+    assert main(package_args(project, output)) != 0
+    assert "refusing" in capsys.readouterr().err
+    assert (output / "notes.md").read_text() == "mine"
