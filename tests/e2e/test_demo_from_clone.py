@@ -12,18 +12,21 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import REPO_ROOT, subprocess_env
 
 from edgetrain.storage.azurite import free_port
-from tests.conftest import REPO_ROOT, subprocess_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 DEMO_TIMEOUT_S = 900
 
 
 def sh(*cmd: str, cwd: Path, timeout: int = DEMO_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(cmd), cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    done = subprocess.run(
+        list(cmd), cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
     return done
 
 
@@ -43,8 +46,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
         run = sh("make", "demo", cwd=clone)
         yield clone, run
     finally:
-        subprocess.run(["make", "down"], cwd=clone, env=subprocess_env(), capture_output=True, timeout=120,
-                       check=False)
+        subprocess.run(
+            ["make", "down"], cwd=clone, env=subprocess_env(), capture_output=True, timeout=120, check=False
+        )
 
 
 def test_demo_prints_metrics_and_a_score(demo) -> None:  # type: ignore[no-untyped-def]
@@ -59,7 +63,9 @@ def test_model_metrics_and_plots(demo) -> None:  # type: ignore[no-untyped-def]
     meta = json.loads((clone / "artifacts" / "model" / "metadata.json").read_text())
     assert meta["task"] == "binary"
     assert meta["classes"] == [0, 1]
-    assert [f["name"] for f in meta["features"]] == yaml.safe_load((clone / "params.yaml").read_text())["data"]["features"]
+    assert [f["name"] for f in meta["features"]] == yaml.safe_load((clone / "params.yaml").read_text())[
+        "data"
+    ]["features"]
     assert (clone / "artifacts" / "model" / "model.ubj").stat().st_size > 1000
     metrics = json.loads((clone / "artifacts" / "metrics.json").read_text())
     assert 0.9 < metrics["auc"] <= 1.0

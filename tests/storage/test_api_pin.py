@@ -8,9 +8,9 @@ import types
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO_ROOT, subprocess_env
 
 from edgetrain.storage import api_pin
-from tests.conftest import REPO_ROOT, subprocess_env
 
 CONFIG = """storage:
   account_name: acct
@@ -21,7 +21,9 @@ azureml:
 """
 
 
-def test_version_comes_from_nearest_config_storage_section(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_version_comes_from_nearest_config_storage_section(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "edge.yaml").write_text(CONFIG)
     nested = tmp_path / "a" / "b"
@@ -53,20 +55,33 @@ def test_apply_makes_version_the_newest_in_place() -> None:
         api_pin.apply(module, "latest")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("cwd_config", "env", "expected"), [
-    (True, None, "2019-07-07"),
-    (True, "2019-02-02", "2019-02-02"),
-    (False, None, "newest"),
-])
-def test_every_interpreter_of_the_venv_is_pinned(tmp_path: Path, cwd_config: bool, env: str | None,
-                                                 expected: str) -> None:
+@pytest.mark.parametrize(
+    ("cwd_config", "env", "expected"),
+    [
+        (True, None, "2019-07-07"),
+        (True, "2019-02-02", "2019-02-02"),
+        (False, None, "newest"),
+    ],
+)
+def test_every_interpreter_of_the_venv_is_pinned(
+    tmp_path: Path, cwd_config: bool, env: str | None, expected: str
+) -> None:
     """The .pth hook pins clients in any process of the venv (dvc included), with no project import."""
     cwd = REPO_ROOT if cwd_config else tmp_path
     extra = {api_pin.ENV_VAR: env} if env else {}
-    code = ("from azure.storage.blob import BlobServiceClient as C; import azure.storage.blob._serialize as s;"
-            "c = C('http://127.0.0.1:1/acct'); print(c.api_version, s._SUPPORTED_API_VERSIONS[-1])")
-    out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-c", code], cwd=cwd,
-                         env=subprocess_env(**extra), capture_output=True, text=True, check=True, timeout=120)
+    code = (
+        "from azure.storage.blob import BlobServiceClient as C; import azure.storage.blob._serialize as s;"
+        "c = C('http://127.0.0.1:1/acct'); print(c.api_version, s._SUPPORTED_API_VERSIONS[-1])"
+    )
+    out = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-c", code],
+        cwd=cwd,
+        env=subprocess_env(**extra),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     version, newest = out.stdout.split()
     assert version == newest
     if expected == "newest":

@@ -14,19 +14,26 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import REPO_ROOT, STACK_HUB_VERSION, subprocess_env
 
 from edgetrain.config.edge import StorageConfig
 from edgetrain.storage.seed import seed
 from edgetrain.storage.standin import create_containers, write_dvc_credentials
-from tests.conftest import REPO_ROOT, STACK_HUB_VERSION, subprocess_env
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 300
 
 
 def run(*cmd: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(cmd), cwd=cwd, env=subprocess_env(**env), capture_output=True, text=True,
-                          timeout=TIMEOUT_S, check=False)
+    done = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
@@ -35,7 +42,9 @@ def run(*cmd: str, cwd: Path, check: bool = True, **env: str) -> subprocess.Comp
 def make_repo(path: Path, storage: StorageConfig, conn: str) -> Path:
     """A minimal repository wired like the template: config/edge.yaml + the two DVC remotes."""
     (path / "config").mkdir(parents=True)
-    (path / "config" / "edge.yaml").write_text(yaml.safe_dump({"storage": storage.model_dump(exclude_none=True)}))
+    (path / "config" / "edge.yaml").write_text(
+        yaml.safe_dump({"storage": storage.model_dump(exclude_none=True)})
+    )
     run("git", "init", "-q", "-b", "main", cwd=path)
     run("dvc", "init", "-q", cwd=path)
     run("dvc", "remote", "add", "-d", "stackhub-cache", f"azure://{storage.dvc_container}", cwd=path)
@@ -55,9 +64,13 @@ def clone(src: Path, dst: Path) -> Path:
 @pytest.fixture
 def storage(standin) -> StorageConfig:  # type: ignore[no-untyped-def]
     suffix = uuid.uuid4().hex[:8]
-    cfg = StorageConfig(account_name="devstoreaccount1", blob_endpoint=standin.blob_endpoint,
-                        api_version=STACK_HUB_VERSION, raw_container=f"raw-{suffix}",
-                        dvc_container=f"cache-{suffix}")
+    cfg = StorageConfig(
+        account_name="devstoreaccount1",
+        blob_endpoint=standin.blob_endpoint,
+        api_version=STACK_HUB_VERSION,
+        raw_container=f"raw-{suffix}",
+        dvc_container=f"cache-{suffix}",
+    )
     create_containers(cfg, standin.connection_string)
     return cfg
 
@@ -69,8 +82,11 @@ def test_import_push_pull_update_status_all_speak_stack_hub(tmp_path: Path, stan
     start = len(standin.requests)
 
     run("dvc", "import-url", "remote://stackhub-raw/raw", "data", cwd=repo)
-    assert sorted(p.name for p in (repo / "data").iterdir()) == ["2026-11-01.csv", "2026-11-02.csv",
-                                                                 "2026-11-03.csv"]
+    assert sorted(p.name for p in (repo / "data").iterdir()) == [
+        "2026-11-01.csv",
+        "2026-11-02.csv",
+        "2026-11-03.csv",
+    ]
     run("dvc", "push", cwd=repo)
     assert "in sync" in run("dvc", "status", "-c", cwd=repo).stdout
     run("git", "add", "-A", cwd=repo)
@@ -103,8 +119,15 @@ def test_without_the_pin_stack_hub_rejects_dvc(tmp_path: Path, standin, storage)
     seed(storage, rows=100, days=1, seed_value=1, conn_str=conn)
     repo = make_repo(tmp_path / "repo", storage, conn)
     start = len(standin.requests)
-    done = run("dvc", "import-url", "remote://stackhub-raw/raw", "data", cwd=repo, check=False,
-               EDGETRAIN_STORAGE_API_VERSION="off")
+    done = run(
+        "dvc",
+        "import-url",
+        "remote://stackhub-raw/raw",
+        "data",
+        cwd=repo,
+        check=False,
+        EDGETRAIN_STORAGE_API_VERSION="off",
+    )
     assert done.returncode != 0
     rejected = [r for r in standin.requests[start:] if r.status == 400]
     assert rejected
@@ -116,8 +139,9 @@ def test_project_commands_explain_a_wrong_api_version(tmp_path: Path, standin, s
     repo = tmp_path / "repo"
     (repo / "config").mkdir(parents=True)
     edge = yaml.safe_load((REPO_ROOT / "config" / "edge.yaml").read_text())
-    edge["storage"].update(blob_endpoint=standin.blob_endpoint, raw_container=storage.raw_container,
-                           api_version="2021-08-06")
+    edge["storage"].update(
+        blob_endpoint=standin.blob_endpoint, raw_container=storage.raw_container, api_version="2021-08-06"
+    )
     (repo / "config" / "edge.yaml").write_text(yaml.safe_dump(edge))
     done = run("edgetrain", "storage", "seed", "--rows", "10", "--days", "1", cwd=repo, check=False)
     assert done.returncode == 4

@@ -50,8 +50,9 @@ def test_endpoint_suffix_connection_string_works_end_to_end(standin, clean_env) 
     from edgetrain.storage.azurite import DEV_KEY
     from edgetrain.storage.connection import build_connection_string
 
-    cfg = StorageConfig(account_name="devstoreaccount1", endpoint_suffix="local.azurestack.external",
-                        protocol="http")
+    cfg = StorageConfig(
+        account_name="devstoreaccount1", endpoint_suffix="local.azurestack.external", protocol="http"
+    )
     assert cfg.blob_url == "http://devstoreaccount1.blob.local.azurestack.external"
     conn = build_connection_string(cfg, DEV_KEY)
     assert "EndpointSuffix=local.azurestack.external" in conn
@@ -62,7 +63,9 @@ def test_endpoint_suffix_connection_string_works_end_to_end(standin, clean_env) 
     container.create_container()
     container.upload_blob("hello.txt", b"hello stack hub")
     assert container.download_blob("hello.txt").readall() == b"hello stack hub"
-    seen = [r for r in standin.requests if r.host.startswith("devstoreaccount1.blob.local.azurestack.external")]
+    seen = [
+        r for r in standin.requests if r.host.startswith("devstoreaccount1.blob.local.azurestack.external")
+    ]
     assert len(seen) >= 3
     assert {r.version for r in seen} == {"2019-07-07"}
     assert all(r.status < 400 for r in seen)

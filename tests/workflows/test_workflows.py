@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import REPO_ROOT
 
 from edgetrain.config.edge import load_edge_config
-from tests.conftest import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 PINS_FILE = REPO_ROOT.parent / "shared" / "action-pins.md"
@@ -40,7 +40,9 @@ def test_actions_are_pinned_to_full_commit_shas(path: Path) -> None:
 @pytest.mark.skipif(not PINS_FILE.exists(), reason="shared action pins not beside the checkout")
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_pins_match_the_shared_list(path: Path) -> None:
-    shas = {sha: tag for tag, sha in re.findall(r"\|\s*(v[\d.]+)\s*\|\s*`([0-9a-f]{40})`", PINS_FILE.read_text())}
+    shas = {
+        sha: tag for tag, sha in re.findall(r"\|\s*(v[\d.]+)\s*\|\s*`([0-9a-f]{40})`", PINS_FILE.read_text())
+    }
     assert shas
     for use in USES.finditer(path.read_text()):
         assert use["ref"] in shas, f"{path.name}: {use['action']}@{use['ref']} is not in {PINS_FILE.name}"

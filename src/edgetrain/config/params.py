@@ -99,12 +99,16 @@ class Params(StrictModel):
     def _task_matches(self) -> Params:
         if self.train.objective not in OBJECTIVES[self.task]:
             allowed = ", ".join(OBJECTIVES[self.task])
-            raise ValueError(f"train.objective {self.train.objective!r} does not fit task {self.task!r} "
-                             f"(use one of {allowed})")
+            raise ValueError(
+                f"train.objective {self.train.objective!r} does not fit task {self.task!r} "
+                f"(use one of {allowed})"
+            )
         if self.evaluate.primary_metric not in METRICS[self.task]:
             allowed = ", ".join(METRICS[self.task])
-            raise ValueError(f"evaluate.primary_metric {self.evaluate.primary_metric!r} is not computed "
-                             f"for task {self.task!r} (use one of {allowed})")
+            raise ValueError(
+                f"evaluate.primary_metric {self.evaluate.primary_metric!r} is not computed "
+                f"for task {self.task!r} (use one of {allowed})"
+            )
         return self
 
     @property

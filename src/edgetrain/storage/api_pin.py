@@ -65,7 +65,7 @@ def apply(serialize_module: ModuleType, version: str) -> None:
     """Make ``version`` the newest (hence default) API version azure-storage-blob knows."""
     if not _VERSION_RE.match(version):
         raise ValueError(f"{ENV_VAR}: {version!r} is not an API version like 2019-07-07")
-    supported: list[str] = serialize_module._SUPPORTED_API_VERSIONS  # noqa: SLF001
+    supported: list[str] = serialize_module._SUPPORTED_API_VERSIONS
     kept = [v for v in supported if v <= version]
     if not kept or kept[-1] != version:
         kept.append(version)

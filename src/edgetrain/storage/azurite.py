@@ -52,8 +52,17 @@ def ensure_installed(version: str, tools_dir: Path = TOOLS_DIR) -> Path:
     target = install_dir(version, tools_dir)
     target.mkdir(parents=True, exist_ok=True)
     log.info("installing azurite@%s into %s", version, target)
-    cmd = ["npm", "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save",
-           "--loglevel=error", f"azurite@{version}"]
+    cmd = [
+        "npm",
+        "install",
+        "--prefix",
+        str(target),
+        "--no-audit",
+        "--no-fund",
+        "--no-save",
+        "--loglevel=error",
+        f"azurite@{version}",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=NPM_INSTALL_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -89,12 +98,30 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
 
 
 def command(exe: Path, port: int, location: Path) -> list[str]:
-    return [str(exe), "--blobHost", LOOPBACK, "--blobPort", str(port), "--location", str(location),
-            "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"]
+    return [
+        str(exe),
+        "--blobHost",
+        LOOPBACK,
+        "--blobPort",
+        str(port),
+        "--location",
+        str(location),
+        "--silent",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+    ]
 
 
-def start(version: str, port: int, location: Path, log_file: Path | None = None,
-          tools_dir: Path = TOOLS_DIR, detach: bool = False) -> subprocess.Popen:
+def start(
+    version: str,
+    port: int,
+    location: Path,
+    *,
+    log_file: Path | None = None,
+    tools_dir: Path = TOOLS_DIR,
+    detach: bool = False,
+) -> subprocess.Popen:
     """Start ``azurite-blob`` on loopback and wait until it accepts connections."""
     exe = ensure_installed(version, tools_dir)
     location.mkdir(parents=True, exist_ok=True)
@@ -102,8 +129,13 @@ def start(version: str, port: int, location: Path, log_file: Path | None = None,
         raise StorageError(f"port {LOOPBACK}:{port} is already in use (set standin.port in config/edge.yaml)")
     out = log_file.open("ab") if log_file else subprocess.DEVNULL
     try:
-        proc = subprocess.Popen(command(exe, port, location), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=detach)
+        proc = subprocess.Popen(
+            command(exe, port, location),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+        )
     finally:
         if log_file:
             out.close()  # type: ignore[union-attr]

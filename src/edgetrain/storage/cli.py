@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="edge config (%(default)s)")
     sub = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
     sub.add_parser("install", help="install the pinned Azurite with npm").set_defaults(handler=_install)
-    sub.add_parser("up", help="start Azurite + strict API-version proxy on loopback").set_defaults(handler=_up)
+    sub.add_parser("up", help="start Azurite + strict API-version proxy on loopback").set_defaults(
+        handler=_up
+    )
     sub.add_parser("down", help="stop the stand-in (data is kept)").set_defaults(handler=_down)
     st = sub.add_parser("status", help="is the stand-in running? (exit 1 when not)")
     st.add_argument("--json", action="store_true")
@@ -29,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator seed (%(default)s)")
     seed.add_argument("--start", type=date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
     seed.set_defaults(handler=_seed)
-    pull = sub.add_parser("pull", help="dvc pull data.dvc, backfilling an empty DVC remote from the raw container")
+    pull = sub.add_parser(
+        "pull", help="dvc pull data.dvc, backfilling an empty DVC remote from the raw container"
+    )
     pull.add_argument("--dvcfile", default="data.dvc")
     pull.set_defaults(handler=_pull)
 
@@ -47,8 +51,10 @@ def _up(args: argparse.Namespace) -> int:
 
     cfg = load_edge_config(args.config)
     endpoints = up(cfg)
-    print(f"stand-in up: {endpoints.blob_endpoint} (strict x-ms-version <= {cfg.storage.api_version}; "
-          f"Azurite {cfg.standin.azurite_version} behind it; data in {cfg.standin.data_dir})")
+    print(
+        f"stand-in up: {endpoints.blob_endpoint} (strict x-ms-version <= {cfg.storage.api_version}; "
+        f"Azurite {cfg.standin.azurite_version} behind it; data in {cfg.standin.data_dir})"
+    )
     return 0
 
 
@@ -79,10 +85,14 @@ def _seed(args: argparse.Namespace) -> int:
     if args.rows < args.days or args.days < 1:
         raise ConfigError(f"--rows ({args.rows}) must be at least --days ({args.days}) and --days at least 1")
     cfg = load_edge_config(args.config)
-    landed = seed(cfg.storage, args.rows, args.days, args.seed, args.start or DEFAULT_START)
+    landed = seed(
+        cfg.storage, rows=args.rows, days=args.days, seed_value=args.seed, start=args.start or DEFAULT_START
+    )
     new = sum(item.uploaded for item in landed)
-    print(f"{len(landed)} drops in {cfg.storage.raw_container}/{cfg.storage.raw_prefix} "
-          f"({new} uploaded, {len(landed) - new} already there), {args.rows} rows")
+    print(
+        f"{len(landed)} drops in {cfg.storage.raw_container}/{cfg.storage.raw_prefix} "
+        f"({new} uploaded, {len(landed) - new} already there), {args.rows} rows"
+    )
     return 0
 
 

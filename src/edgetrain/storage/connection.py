@@ -39,8 +39,11 @@ def is_standin(cfg: StorageConfig) -> bool:
 
 def build_connection_string(cfg: StorageConfig, account_key: str) -> str:
     protocol = cfg.blob_endpoint.split(":", 1)[0] if cfg.blob_endpoint else cfg.protocol
-    parts = [f"DefaultEndpointsProtocol={protocol}", f"AccountName={cfg.account_name}",
-             f"AccountKey={account_key}"]
+    parts = [
+        f"DefaultEndpointsProtocol={protocol}",
+        f"AccountName={cfg.account_name}",
+        f"AccountKey={account_key}",
+    ]
     if cfg.blob_endpoint:
         parts.append(f"BlobEndpoint={cfg.blob_endpoint}")
     else:
@@ -77,8 +80,10 @@ def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobService
 
     try:
         return BlobServiceClient.from_connection_string(
-            conn_str or connection_string(cfg), api_version=cfg.api_version,
-            connection_timeout=CONNECT_TIMEOUT_S, retry_total=RETRY_TOTAL,
+            conn_str or connection_string(cfg),
+            api_version=cfg.api_version,
+            connection_timeout=CONNECT_TIMEOUT_S,
+            retry_total=RETRY_TOTAL,
         )
     except ValueError as exc:
         raise StorageError(f"invalid storage connection string: {exc}") from None
@@ -105,7 +110,9 @@ def storage_errors(cfg: StorageConfig) -> Iterator[None]:
                 "storage.api_version in config/edge.yaml to what your Stack Hub build speaks "
                 "(2019-07-07 on 2008+, 2019-02-02 on 2005)"
             ) from None
-        raise StorageError(f"storage at {cfg.blob_url} answered {exc.status_code}: {_first_line(exc)}") from None
+        raise StorageError(
+            f"storage at {cfg.blob_url} answered {exc.status_code}: {_first_line(exc)}"
+        ) from None
 
 
 def _first_line(exc: Exception) -> str:

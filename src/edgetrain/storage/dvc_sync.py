@@ -25,8 +25,9 @@ DVC_TIMEOUT_S = 3600
 
 
 def _dvc(*args: str, repo: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DVC, *args], cwd=repo, capture_output=True, text=True, timeout=DVC_TIMEOUT_S,
-                          check=False)
+    return subprocess.run(
+        [*DVC, *args], cwd=repo, capture_output=True, text=True, timeout=DVC_TIMEOUT_S, check=False
+    )
 
 
 def _out_md5(text: str, path: Path) -> str:

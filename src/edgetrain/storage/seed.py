@@ -26,8 +26,15 @@ class Landed:
     uploaded: bool  # False when an identical blob was already there (etag kept, DVC sees no change)
 
 
-def seed(storage: StorageConfig, rows: int, days: int, seed_value: int, start: date = DEFAULT_START,
-         conn_str: str | None = None) -> list[Landed]:
+def seed(
+    storage: StorageConfig,
+    *,
+    rows: int,
+    days: int,
+    seed_value: int,
+    start: date = DEFAULT_START,
+    conn_str: str | None = None,
+) -> list[Landed]:
     """Generate ``rows`` rows over ``days`` drops and upload those not already there byte for byte."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.blob import ContentSettings
@@ -46,14 +53,18 @@ def seed(storage: StorageConfig, rows: int, days: int, seed_value: int, start: d
                 return Landed(blob.blob_name, len(payload), uploaded=False)
         except ResourceNotFoundError:
             pass
-        blob.upload_blob(payload, overwrite=True, max_concurrency=BLOCK_CONCURRENCY,
-                         content_settings=ContentSettings(content_type="text/csv", content_md5=digest))
+        blob.upload_blob(
+            payload,
+            overwrite=True,
+            max_concurrency=BLOCK_CONCURRENCY,
+            content_settings=ContentSettings(content_type="text/csv", content_md5=digest),
+        )
         return Landed(blob.blob_name, len(payload), uploaded=True)
 
     with storage_errors(storage):
         try:
             container.create_container()
-        except Exception as exc:  # noqa: BLE001 - exists already is fine; others resurface below
+        except Exception as exc:
             if getattr(exc, "error_code", None) != "ContainerAlreadyExists":
                 raise
         with ThreadPoolExecutor(UPLOAD_WORKERS) as pool:

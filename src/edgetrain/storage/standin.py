@@ -9,6 +9,7 @@ Two ways to run it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,8 +54,10 @@ class Endpoints:
 
     def connection_string(self, *, strict: bool = True) -> str:
         endpoint = self.blob_endpoint if strict else self.azurite_endpoint
-        return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-                f"BlobEndpoint={endpoint};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"BlobEndpoint={endpoint};"
+        )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -74,18 +77,25 @@ def _stop_pid(pid: int) -> None:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline and _pid_alive(pid):
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.05)
     if _pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
 
 
 def proxy_command(listen_port: int, upstream_port: int, max_version: str, log_path: Path | None) -> list[str]:
-    cmd = [sys.executable, "-m", "edgetrain.storage.strict_proxy", "--listen", f"{LOOPBACK}:{listen_port}",
-           "--upstream", f"http://{LOOPBACK}:{upstream_port}", "--max-version", max_version]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgetrain.storage.strict_proxy",
+        "--listen",
+        f"{LOOPBACK}:{listen_port}",
+        "--upstream",
+        f"http://{LOOPBACK}:{upstream_port}",
+        "--max-version",
+        max_version,
+    ]
     if log_path is not None:
         cmd += ["--log", str(log_path)]
     return cmd
@@ -98,10 +108,8 @@ def create_containers(storage: StorageConfig, conn_str: str) -> None:
     service = blob_service(storage, conn_str)
     with storage_errors(storage):
         for name in (storage.raw_container, storage.dvc_container):
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 service.create_container(name)
-            except ResourceExistsError:
-                pass
 
 
 def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
@@ -115,6 +123,7 @@ def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
 
 
 # --- background instance (demo, plain dvc) ---------------------------------------------------------
+
 
 def _state_dir(cfg: EdgeConfig) -> Path:
     return Path(cfg.standin.data_dir)
@@ -134,9 +143,14 @@ def status(cfg: EdgeConfig) -> dict:
     pids = state.get("pids", {})
     alive = {name: _pid_alive(pid) for name, pid in pids.items()}
     running = bool(pids) and all(alive.values()) and azurite.port_open(cfg.standin.port)
-    return {"running": running, "blob_endpoint": f"http://{LOOPBACK}:{cfg.standin.port}/{DEV_ACCOUNT}",
-            "api_version": cfg.storage.api_version, "pids": pids, "alive": alive,
-            "data_dir": str(_state_dir(cfg))}
+    return {
+        "running": running,
+        "blob_endpoint": f"http://{LOOPBACK}:{cfg.standin.port}/{DEV_ACCOUNT}",
+        "api_version": cfg.storage.api_version,
+        "pids": pids,
+        "alive": alive,
+        "data_dir": str(_state_dir(cfg)),
+    }
 
 
 def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
@@ -154,8 +168,13 @@ def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
         down(cfg)
         state_dir.mkdir(parents=True, exist_ok=True)
         az_port = azurite.free_port()
-        az = azurite.start(cfg.standin.azurite_version, az_port, state_dir / "azurite",
-                           log_file=state_dir / "azurite.log", detach=True)
+        az = azurite.start(
+            cfg.standin.azurite_version,
+            az_port,
+            state_dir / "azurite",
+            log_file=state_dir / "azurite.log",
+            detach=True,
+        )
         state = {"azurite_port": az_port, "pids": {"azurite": az.pid}}
         (state_dir / "state.json").write_text(json.dumps(state))
         if azurite.port_open(cfg.standin.port):
@@ -163,8 +182,13 @@ def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
             raise StorageError(f"port {LOOPBACK}:{cfg.standin.port} is already in use (standin.port)")
         with (state_dir / "proxy.log").open("ab") as out:
             proxy = subprocess.Popen(
-                proxy_command(cfg.standin.port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl"),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                proxy_command(
+                    cfg.standin.port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl"
+                ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         state["pids"]["proxy"] = proxy.pid
         (state_dir / "state.json").write_text(json.dumps(state))
@@ -192,11 +216,18 @@ def down(cfg: EdgeConfig) -> bool:
 
 # --- private instance (tests, benchmarks) ----------------------------------------------------------
 
+
 class Standin:
     """A private stand-in on free loopback ports: ``with Standin(tmp_path) as s: s.connection_string``."""
 
-    def __init__(self, location: Path, *, max_version: str = "2019-07-07",
-                 azurite_version: str = "3.37.0", tools_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        location: Path,
+        *,
+        max_version: str = "2019-07-07",
+        azurite_version: str = "3.37.0",
+        tools_dir: Path | None = None,
+    ) -> None:
         self.location = location
         self.max_version = max_version
         self.azurite_version = azurite_version
@@ -209,8 +240,13 @@ class Standin:
         from edgetrain.storage.strict_proxy import ProxyThread
 
         az_port = azurite.free_port()
-        self._azurite = azurite.start(self.azurite_version, az_port, self.location,
-                                      log_file=self.location.parent / "azurite.log", tools_dir=self.tools_dir)
+        self._azurite = azurite.start(
+            self.azurite_version,
+            az_port,
+            self.location,
+            log_file=self.location.parent / "azurite.log",
+            tools_dir=self.tools_dir,
+        )
         self._proxy = ProxyThread(f"http://{LOOPBACK}:{az_port}", self.max_version).__enter__()
         self.endpoints = Endpoints(self._proxy.port, az_port)
         return self

@@ -32,8 +32,18 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 log = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "host", "proxy-connection"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "proxy-connection",
+    }
 )
 PRODUCTION_HOST = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.blob\.[^:]+(?::\d+)?$")
 CHUNK = 1 << 20
@@ -76,8 +86,11 @@ def invalid_header_response(version: str) -> web.Response:
         status=400,
         reason="The value for one of the HTTP headers is not in the correct format.",
         body=body.encode(),
-        headers={"Content-Type": "application/xml", "x-ms-error-code": "InvalidHeaderValue",
-                 "x-ms-request-id": request_id},
+        headers={
+            "Content-Type": "application/xml",
+            "x-ms-error-code": "InvalidHeaderValue",
+            "x-ms-request-id": request_id,
+        },
     )
 
 
@@ -91,7 +104,8 @@ def build_app(state: ProxyState) -> web.Application:
 
     async def on_startup(_: web.Application) -> None:
         session["s"] = ClientSession(
-            connector=TCPConnector(limit=256), timeout=ClientTimeout(total=None, sock_connect=10),
+            connector=TCPConnector(limit=256),
+            timeout=ClientTimeout(total=None, sock_connect=10),
             auto_decompress=False,
         )
 
@@ -112,14 +126,17 @@ def build_app(state: ProxyState) -> web.Application:
         body = request.content if request.body_exists else None
         target = state.upstream + path_qs
         async with session["s"].request(
-            request.method, target, headers=headers, data=body, allow_redirects=False,
+            request.method,
+            target,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
             skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
         ) as upstream:
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
             state.record(RecordedRequest(request.method, host, request.path, version, upstream.status))
             if request.method == "HEAD" or upstream.status in (204, 304):
-                resp = web.Response(status=upstream.status, reason=upstream.reason, headers=out_headers)
-                return resp
+                return web.Response(status=upstream.status, reason=upstream.reason, headers=out_headers)
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=out_headers)
             await resp.prepare(request)
             async for chunk in upstream.content.iter_chunked(CHUNK):
@@ -152,7 +169,7 @@ class ProxyThread:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self._host, self._port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self.port = site._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())
@@ -172,7 +189,9 @@ class ProxyThread:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edgetrain.storage.strict_proxy", description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:10000", help="HOST:PORT to listen on (loopback)")
-    parser.add_argument("--upstream", required=True, help="Azurite blob endpoint, e.g. http://127.0.0.1:10001")
+    parser.add_argument(
+        "--upstream", required=True, help="Azurite blob endpoint, e.g. http://127.0.0.1:10001"
+    )
     parser.add_argument("--max-version", default="2019-07-07", help="newest x-ms-version to accept")
     parser.add_argument("--log", type=Path, help="append one JSON line per request here")
     args = parser.parse_args(argv)
