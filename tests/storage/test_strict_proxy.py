@@ -42,7 +42,7 @@ def test_production_style_host_detection() -> None:
     assert not is_production_style("127.0.0.1:10000")
 
 
-def test_endpoint_suffix_connection_string_works_end_to_end(standin, clean_env) -> None:  # type: ignore[no-untyped-def]
+def test_endpoint_suffix_works_end_to_end(standin, clean_env) -> None:  # type: ignore[no-untyped-def]
     """A Stack Hub style ``EndpointSuffix`` account URL (no ``.core.``) with shared-key auth, via the proxy."""
     from azure.storage.blob import BlobServiceClient
 

@@ -1,4 +1,4 @@
-"""Typed, validated configuration: ``config/edge.yaml`` (where things live), ``params.yaml`` (how to train)."""
+"""Typed, validated configuration: config/edge.yaml (where things live), params.yaml (how to train)."""
 
 from edgetrain.config.edge import EdgeConfig, load_edge_config
 from edgetrain.config.loader import load_model
