@@ -43,7 +43,7 @@ def test_production_style_host_detection() -> None:
 
 
 def test_endpoint_suffix_works_end_to_end(standin, clean_env) -> None:  # type: ignore[no-untyped-def]
-    """A Stack Hub style ``EndpointSuffix`` account URL (no ``.core.``) with shared-key auth, via the proxy."""
+    """A Stack Hub style EndpointSuffix account URL (no .core.) with shared-key auth, via the proxy."""
     from azure.storage.blob import BlobServiceClient
 
     from edgetrain.config.edge import StorageConfig
