@@ -199,3 +199,70 @@ def model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRepo:
     repo.git("add", ".gitignore")
     monkeypatch.chdir(path)
     return repo
+
+
+def _load_standin_module():
+    """Load ``azureml_standin.py`` beside this file (tests are not a package under importlib mode)."""
+    import importlib.util
+    import sys
+
+    name = "edgetrain_tests_azureml_standin"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("azureml_standin.py"))
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+class FakeCredential:
+    """A credential that hands out a real ``AccessToken`` (or raises what a failed login raises)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object):
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        if self.error is not None:
+            raise self.error
+        return AccessToken("standin-token", int(time.time()) + 3600)
+
+
+@pytest.fixture
+def azureml(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Azure ML stand-in (blob store = the shared Azurite), wired into ``AzureMLRegistry``."""
+    from edgetrain.registry import azureml as backend
+    from edgetrain.storage.azurite import DEV_KEY
+
+    module = _load_standin_module()
+    folder = tmp_path / "aml-standin"
+    folder.mkdir()
+    cfg = yaml.safe_load(EDGE_YAML.format(local_path="unused"))["azureml"]
+    with module.AzureMLStandin(
+        folder,
+        standin.azurite_endpoint,
+        DEV_KEY,
+        subscription=cfg["subscription_id"],
+        resource_group=cfg["resource_group"],
+        workspace=cfg["workspace"],
+    ) as aml:
+        for key, value in aml.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)  # MLClient sets it process-wide
+        credential = FakeCredential()
+        aml.credential = credential
+        monkeypatch.setattr(backend, "default_credential", lambda: aml.credential)
+        monkeypatch.setattr(backend.AzureMLRegistry, "client_kwargs", aml.cloud_kwargs())
+        monkeypatch.setattr(backend.AzureMLRegistry, "backoff_s", 0.0)
+        yield aml
+    from azure.ai.ml import _azure_environments
+
+    for name in [n for n in _azure_environments._environments if n.startswith("EdgetrainLoopback")]:
+        del _azure_environments._environments[name]
