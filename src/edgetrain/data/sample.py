@@ -51,7 +51,7 @@ TOOL_LIFE_MIN, TOOL_LIFE_MAX = 200, 240
 TOOL_FAILURE_SHARE = 51 / 120
 RANDOM_FAILURE_RATE = 0.001
 #: Rows over which temperature drifts stay correlated.
-WALK_ROWS = 500
+WALK_ROWS = 200
 
 
 def _walk(rng: np.random.Generator, rows: int, sd: float) -> np.ndarray:
@@ -102,7 +102,7 @@ def generate_frame(rows: int, seed: int) -> pd.DataFrame:
     kind = TYPES[type_idx]
     serial = rng.integers(10000, 100000, size=rows)
     air = 300.0 + _walk(rng, rows, 2.0)
-    process = air + 10.0 + _walk(rng, rows, 0.8)
+    process = air + 10.0 + _walk(rng, rows, 0.7)
     torque = np.clip(rng.normal(40.0, 10.0, size=rows), 0.0, None)
     speed = np.rint(1538.0 - 15.8 * (torque - 40.0) + rng.normal(0.0, 85.0, size=rows))
     speed = np.clip(speed, 1000.0, None)

@@ -93,15 +93,15 @@ def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
             if name not in columns:
                 role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
                 raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
-        frame = pd.read_csv(
-            path, usecols=wanted, dtype=dict.fromkeys(data.categorical, str), low_memory=False
-        )
+        # All columns, not usecols: with usecols pandas silently drops the extra fields of ragged rows.
+        frame = pd.read_csv(path, dtype=dict.fromkeys(data.categorical, str), low_memory=False)[wanted]
     except DataError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty drop (no header and no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, str(exc).strip().splitlines()[-1]) from None
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise _corrupt(path, detail.replace("Error tokenizing data. C error: ", "")) from None
     if frame.empty:
         raise DataError(f"{path}: empty drop (header only, no rows)")
 

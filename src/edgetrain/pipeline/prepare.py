@@ -73,7 +73,7 @@ def _check_classes(frame: pd.DataFrame, params: Params) -> None:
     target = params.data.target
     if params.task == "regression":
         return
-    labels = pd.unique(frame[target])
+    labels = pd.unique(frame[target]).tolist()
     if len(labels) < 2:
         raise DataError(
             f"target column {target!r} has a single class ({labels[0]!r}); "

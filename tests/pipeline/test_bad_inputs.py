@@ -1,0 +1,217 @@
+"""Every bad input ends in one ``edgetrain: error:`` line naming the file/column, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edgetrain.errors import DataError
+from edgetrain.pipeline import prepare as prepare_mod
+from edgetrain.pipeline import train as train_mod
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("edgetrain: error: ")
+    return err[0]
+
+
+def assert_nothing_written(project) -> None:
+    artifacts = project.root / "artifacts"
+    assert not project.prepared.exists()
+    leftovers = [p.name for p in artifacts.rglob("*")] if artifacts.exists() else []
+    assert leftovers == []
+
+
+def bad_drop(project, frame_for, edit) -> str:
+    frame = frame_for(project.task, rows=100, seed=3).astype({"x1": object})
+    project.write_drop("2024-01-03.csv", edit(frame))
+    return "2024-01-03.csv"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda f: f.rename(columns={"y": "label"}), "missing target column 'y'"),
+        (lambda f: f.drop(columns=["x2"]), "missing feature column 'x2'"),
+        (lambda f: f.drop(columns=["kind"]), "missing feature column 'kind'"),
+        (
+            lambda f: f.assign(x1=["1.5"] * 40 + ["abc"] + ["2"] * 59),
+            "column 'x1' must be numeric; line 42 has 'abc'",
+        ),
+        (lambda f: f.assign(y=[np.nan] * 3 + [1] * 97), "target column 'y' has 3 missing label(s)"),
+    ],
+    ids=[
+        "renamed-target",
+        "missing-numeric-feature",
+        "missing-categorical-feature",
+        "wrong-dtype",
+        "nan-labels",
+    ],
+)
+def test_bad_drop_names_file_and_column(binary, frame_for, capsys, edit, expected) -> None:
+    name = bad_drop(binary, frame_for, edit)
+    assert binary.cli("prepare") == DataError.exit_code
+    line = error_line(capsys)
+    assert name in line
+    assert expected in line
+    assert_nothing_written(binary)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty drop"),
+        (b"x1,x2,kind,extra,y\n", "empty drop (header only"),
+        (bytes(range(256)) * 8, "corrupt CSV: binary data"),
+        (b"\x89\xff\xfe\x80" * 100 + b"\n1,2\n", "corrupt CSV"),
+        (
+            b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b,1,0,7,7\n",
+            "corrupt CSV: Expected 5 fields in line 3, saw 7",
+        ),
+    ],
+    ids=["zero-bytes", "header-only", "binary-garbage", "not-utf8", "ragged-rows"],
+)
+def test_broken_file_is_named(binary, capsys, content, expected) -> None:
+    binary.write_drop("2024-01-03.csv", content)
+    assert binary.cli("prepare") == 3
+    line = error_line(capsys)
+    assert "2024-01-03.csv" in line
+    assert expected in line
+    assert_nothing_written(binary)
+
+
+def test_single_class_names_the_column(make_project, frame_for, capsys) -> None:
+    project = make_project("binary", drops=1)
+    frame = frame_for("binary").assign(y=1)
+    project.write_drop("2024-01-01.csv", frame)
+    assert project.cli("prepare") == 3
+    assert "target column 'y' has a single class (1)" in error_line(capsys)
+    assert_nothing_written(project)
+
+
+def test_binary_with_three_classes(make_project, frame_for, capsys) -> None:
+    project = make_project("binary", drops=1)
+    project.write_drop("2024-01-01.csv", frame_for("multiclass"))
+    assert project.cli("prepare") == 3
+    assert "target column 'y' has 3 classes; task binary needs exactly 2" in error_line(capsys)
+
+
+def test_regression_target_must_be_numeric(make_project, frame_for, capsys) -> None:
+    project = make_project("regression")
+    project.write_drop("2024-01-03.csv", frame_for("multiclass", rows=50))
+    assert project.cli("prepare") == 3
+    line = error_line(capsys)
+    assert "2024-01-03.csv" in line
+    assert "target column 'y' must be numeric" in line
+
+
+def test_unseen_label_in_test_split(make_project, frame_for, capsys) -> None:
+    project = make_project("multiclass", drops=1)
+    base = frame_for("multiclass")
+    seed, split = 7, (0.2, 0.2)
+    # A row with a new label whose content hash sends it to the test split.
+    for i in range(1000):
+        row = pd.DataFrame({"kind": ["a"], "x1": [float(i)], "x2": [1.0], "y": ["rare"]})
+        if prepare_mod.assign_splits(row, seed, *split)[0] == 2:
+            break
+    project.write_drop("2024-01-02.csv", row.assign(extra=0)[base.columns])
+    assert project.cli("prepare") == 3
+    assert "unseen label 'rare' in target column 'y'" in error_line(capsys)
+    assert_nothing_written(project)
+
+
+def test_missing_data_dir_and_no_drops(binary, capsys) -> None:
+    for path in binary.data.iterdir():
+        path.unlink()
+    assert binary.cli("prepare") == 3
+    assert "no *.csv drops" in error_line(capsys)
+    binary.data.rmdir()
+    assert binary.cli("prepare") == 3
+    assert "data directory not found" in error_line(capsys)
+
+
+def test_failed_prepare_keeps_previous_outputs(binary, capsys) -> None:
+    assert binary.cli("prepare") == 0
+    before = {p.name: p.read_bytes() for p in binary.prepared.iterdir()}
+    capsys.readouterr()
+    binary.write_drop("2024-01-03.csv", b"")
+    assert binary.cli("prepare") == 3
+    error_line(capsys)
+    assert {p.name: p.read_bytes() for p in binary.prepared.iterdir()} == before
+    assert sorted(p.name for p in binary.prepared.parent.iterdir()) == ["prepared"]
+
+
+def test_crash_while_writing_leaves_nothing(binary, monkeypatch) -> None:
+    calls = []
+    real = pd.DataFrame.to_parquet
+
+    def flaky(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        binary.cli("prepare")
+    assert_nothing_written(binary)
+
+
+def test_train_crash_writes_neither_model_file(binary, monkeypatch) -> None:
+    assert binary.cli("prepare") == 0
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train_mod, "write_json_atomic", broken)
+    with pytest.raises(OSError, match="disk full"):
+        binary.cli("train")
+    assert not binary.model.exists() or list(binary.model.iterdir()) == []
+    assert sorted(p.name for p in binary.model.parent.iterdir()) in (["prepared"], ["model", "prepared"])
+
+
+def test_train_and_evaluate_need_their_inputs(binary, capsys) -> None:
+    assert binary.cli("train") == 3
+    assert "manifest.json: not found (run `edgetrain prepare` first)" in error_line(capsys)
+    assert binary.cli("evaluate") == 3
+    assert "metadata.json: not found (run `edgetrain train` first)" in error_line(capsys)
+    assert not binary.metrics.exists()
+    assert not binary.plots.exists()
+
+
+def test_task_changed_since_prepare(binary, capsys) -> None:
+    assert binary.cli("prepare") == 0
+    params = binary.params.read_text().replace("task: binary", "task: regression")
+    binary.params.write_text(params.replace("binary:logistic", "reg:squarederror").replace("auc", "rmse"))
+    assert binary.cli("train") == 3
+    assert "prepared for task 'binary' but params say 'regression'" in error_line(capsys)
+
+
+def test_cuda_without_gpu_is_one_clear_line(binary, capsys) -> None:
+    assert binary.cli("prepare") == 0
+    capsys.readouterr()
+    binary.write_params(device="cuda")
+    train_mod._cuda_problem.cache_clear()
+    problem = train_mod._cuda_problem()
+    code = binary.cli("train")
+    if problem is None:  # a machine with a usable GPU trains on it
+        assert code == 0
+        assert json.loads((binary.model / "metadata.json").read_text())["params"]["device"] == "cuda"
+    else:
+        assert code == 2
+        line = error_line(capsys)
+        assert "train.device: cuda requested but" in line
+        assert problem in line
+        assert not binary.model.exists()
+
+
+def test_unknown_objective_is_a_config_error(binary, capsys) -> None:
+    params = binary.params.read_text().replace("binary:logistic", "multi:softprob")
+    binary.params.write_text(params)
+    assert binary.cli("prepare") == 2
+    assert "train.objective 'multi:softprob' does not fit task 'binary'" in error_line(capsys)

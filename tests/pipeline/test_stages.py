@@ -1,0 +1,166 @@
+"""prepare -> train -> evaluate through ``edgetrain.cli.main`` for each task, on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from edgetrain.config.params import METRICS
+
+CONTRACT_KEYS = [
+    "format", "model_file", "task", "target", "features", "classes", "rows",
+    "best_iteration", "data_version", "params", "xgboost_version",
+]  # fmt: skip
+PLOTS = {
+    "binary": {"roc.json", "precision_recall.json", "confusion.json", "importance.json"},
+    "multiclass": {"confusion.json", "importance.json"},
+    "regression": {"residuals.json", "importance.json"},
+}
+DATA_DVC = """\
+md5: 0123
+frozen: true
+deps:
+- md5: aaa.dir
+  path: remote://stackhub-raw/raw
+outs:
+- md5: 79f48eb4dd464c9c964a656661b2761b.dir
+  path: data
+"""
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_pipeline_end_to_end(task, make_project, capsys) -> None:
+    project = make_project(task)
+    (project.root / "data.dvc").write_text(DATA_DVC, encoding="utf-8")
+    assert project.cli("prepare") == 0
+    manifest = json.loads((project.prepared / "manifest.json").read_text())
+    assert sum(manifest["rows"].values()) == 600
+    assert all(n > 60 for n in manifest["rows"].values())
+    assert manifest["data_version"] == {"md5": "79f48eb4dd464c9c964a656661b2761b.dir",
+                                        "source": "remote://stackhub-raw/raw"}  # fmt: skip
+    assert manifest["features"][0] == {"name": "kind", "dtype": "category", "categories": ["a", "b", "c"]}
+    assert manifest["features"][1:] == [
+        {"name": "x1", "dtype": "float64"},
+        {"name": "x2", "dtype": "float64"},
+    ]
+    expected_classes = {"binary": [0, 1], "multiclass": ["high", "low", "mid"], "regression": None}[task]
+    assert manifest["classes"] == expected_classes
+    train = pd.read_parquet(project.prepared / "train.parquet")
+    assert list(train.columns) == ["kind", "x1", "x2", "y"]  # no "extra": only features + target
+    assert list(train["kind"].cat.categories) == ["a", "b", "c"]
+
+    assert project.cli("train") == 0
+    metadata = json.loads((project.model / "metadata.json").read_text())
+    assert list(metadata) == CONTRACT_KEYS
+    assert metadata["format"] == "edgetrain-model/1"
+    assert metadata["classes"] == expected_classes
+    assert metadata["rows"] == manifest["rows"]
+    assert metadata["data_version"] == manifest["data_version"]
+    assert metadata["params"]["seed"] == 7
+    assert metadata["params"]["objective"] == {"binary": "binary:logistic", "multiclass": "multi:softprob",
+                                               "regression": "reg:squarederror"}[task]  # fmt: skip
+    assert metadata["xgboost_version"] == xgb.__version__
+    booster = xgb.Booster()
+    booster.load_model(project.model / "model.ubj")
+    assert booster.num_boosted_rounds() == metadata["best_iteration"] + 1
+
+    assert project.cli("evaluate") == 0
+    metrics = json.loads(project.metrics.read_text())
+    expected = set(METRICS[task]) | {"rows"} | ({"threshold"} if task == "binary" else set())
+    assert set(metrics) == expected
+    assert metrics["rows"] == manifest["rows"]["test"]
+    assert {p.name for p in project.plots.iterdir()} == PLOTS[task]
+    if task == "binary":
+        assert metrics["auc"] > 0.85
+    elif task == "multiclass":
+        assert metrics["accuracy"] > 0.6
+    else:
+        assert metrics["r2"] > 0.8
+    assert "evaluate" not in capsys.readouterr().err
+
+
+def test_binary_plots_are_aggregates(binary) -> None:
+    for stage in ("prepare", "train", "evaluate"):
+        assert binary.cli(stage) == 0
+    test_rows = json.loads(binary.metrics.read_text())["rows"]
+    roc = json.loads((binary.plots / "roc.json").read_text())["roc"]
+    assert 2 <= len(roc) <= 201
+    assert roc[0]["fpr"] == 0.0
+    assert roc[-1]["fpr"] == roc[-1]["tpr"] == 1.0
+    assert set(roc[0]) == {"fpr", "tpr", "threshold"}
+    pr = json.loads((binary.plots / "precision_recall.json").read_text())["precision_recall"]
+    assert len(pr) <= 201
+    assert set(pr[0]) == {"recall", "precision", "threshold"}
+    confusion = json.loads((binary.plots / "confusion.json").read_text())["confusion"]
+    assert [(c["actual"], c["predicted"]) for c in confusion] == [
+        ("0", "0"),
+        ("0", "1"),
+        ("1", "0"),
+        ("1", "1"),
+    ]
+    assert sum(c["count"] for c in confusion) == test_rows
+    importance = json.loads((binary.plots / "importance.json").read_text())["importance"]
+    assert sorted(i["feature"] for i in importance) == ["kind", "x1", "x2"]
+    assert importance[0]["feature"] == "x1"  # the feature the label is built from
+
+
+def test_regression_residuals_are_binned(make_project) -> None:
+    project = make_project("regression")
+    for stage in ("prepare", "train", "evaluate"):
+        assert project.cli(stage) == 0
+    rows = json.loads((project.plots / "residuals.json").read_text())["residuals"]
+    assert len(rows) == 10
+    assert sum(r["count"] for r in rows) == json.loads(project.metrics.read_text())["rows"]
+    means = [r["prediction_mean"] for r in rows]
+    assert means == sorted(means)
+    assert all(r["residual_p10"] <= r["residual_p50"] <= r["residual_p90"] for r in rows)
+
+
+def test_outputs_are_byte_stable(binary) -> None:
+    assert binary.cli("prepare") == 0
+    first = {p.name: p.read_bytes() for p in binary.prepared.iterdir()}
+    assert binary.cli("prepare") == 0
+    assert {p.name: p.read_bytes() for p in binary.prepared.iterdir()} == first
+    assert binary.cli("train") == 0
+    model = (binary.model / "model.ubj").read_bytes(), (binary.model / "metadata.json").read_bytes()
+    assert binary.cli("evaluate") == 0
+    metrics = binary.metrics.read_bytes()
+    assert binary.cli("train") == 0
+    assert binary.cli("evaluate") == 0
+    assert ((binary.model / "model.ubj").read_bytes(), (binary.model / "metadata.json").read_bytes()) == model
+    assert binary.metrics.read_bytes() == metrics
+    assert b"time" not in model[1]
+
+
+def test_new_drop_never_moves_existing_rows(binary, frame_for) -> None:
+    assert binary.cli("prepare") == 0
+
+    def splits() -> dict[tuple, str]:
+        out = {}
+        for name in ("train", "valid", "test"):
+            frame = pd.read_parquet(binary.prepared / f"{name}.parquet")
+            for row in frame.astype({"kind": str}).itertuples(index=False):
+                out[tuple(row)] = name
+        return out
+
+    before = splits()
+    binary.write_drop("2024-01-09.csv", frame_for("binary", rows=300, seed=99))
+    assert binary.cli("prepare") == 0
+    after = splits()
+    assert len(after) == len(before) + 300
+    assert all(after[row] == split for row, split in before.items())
+
+
+def test_duplicate_drop_is_deduplicated(binary) -> None:
+    assert binary.cli("prepare") == 0
+    rows = json.loads((binary.prepared / "manifest.json").read_text())["rows"]
+    (binary.data / "2024-01-05.csv").write_bytes((binary.data / "2024-01-01.csv").read_bytes())
+    assert binary.cli("prepare") == 0
+    manifest = json.loads((binary.prepared / "manifest.json").read_text())
+    assert manifest["rows"] == rows
+    assert manifest["duplicates_dropped"] == 300
+    assert manifest["drops"] == ["2024-01-01.csv", "2024-01-02.csv", "2024-01-05.csv"]
+    assert manifest["data_version"] is None  # no data.dvc here
