@@ -429,7 +429,7 @@ class AzureMLStandin:
         self.arm = _Server(self.state, self._context, tls=True)
         self.proxy = _Server(self.state, self._context, tls=False)
         for server in (self.arm, self.proxy):
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._servers.append(server)
         self.state.arm_url = f"https://127.0.0.1:{self.arm.server_address[1]}"
         # azure-ai-ml never overwrites a registered cloud, so each stand-in registers its own name.

@@ -86,7 +86,10 @@ def translate(exc: Exception, what: str, where: str) -> EdgetrainError | None:
     if isinstance(exc, HttpResponseError) and exc.status_code == 401:
         return RegistryAuthError(f"{what}: token refused by {where}: {_first_line(exc)}")
     if isinstance(exc, ClientAuthenticationError):
-        return RegistryAuthError(f"{what}: Azure login failed: {_first_line(exc)}")
+        return RegistryAuthError(
+            f"{what}: Azure login failed (run `az login`, or azure/login with OIDC in the workflow): "
+            f"{_first_line(exc)}"
+        )
     if isinstance(exc, ResourceNotFoundError):
         return RegistryNotFoundError(f"{what}: not found in {where}: {_first_line(exc)}")
     if isinstance(exc, HttpResponseError) and exc.status_code == 403:
