@@ -171,7 +171,7 @@ def start_server(argv: list[str], cwd: Path, env: dict[str, str], port: int, log
     with log.open("wb") as sink:
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    ready_route = env.get("EDGETRAIN_READINESS_ROUTE", "/ready")
+    ready_route = "/" + env.get("EDGETRAIN_READINESS_ROUTE", "/ready").lstrip("/")
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -77,6 +77,9 @@ def _check_content_type(request: Request) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app (uvicorn ``--factory`` entry). The booster loads at start-up, before ``ready``."""
     settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     schema = ModelSchema.load(settings.model_dir)
     state: dict[str, Predictor] = {}
     features = schema.feature_names

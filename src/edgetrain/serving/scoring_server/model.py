@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -16,6 +19,21 @@ log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "edgetrain-model/1"
 TASKS = ("binary", "multiclass", "regression")
+
+
+def import_xgboost() -> ModuleType:
+    """Import xgboost without its optional scikit-learn integration.
+
+    When scikit-learn happens to be installed (a dev environment), xgboost imports it (and scipy's stats)
+    at import time: seconds of start-up the server never needs. The image has no scikit-learn anyway.
+    """
+    if "xgboost" in sys.modules or "sklearn" in sys.modules:
+        return importlib.import_module("xgboost")
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
+    try:
+        return importlib.import_module("xgboost")
+    finally:
+        del sys.modules["sklearn"]
 
 
 class ModelLoadError(RuntimeError):
@@ -104,8 +122,7 @@ class Predictor:
     """An XGBoost Booster plus the rules that turn its output into labels."""
 
     def __init__(self, schema: ModelSchema, model_dir: Path, nthread: int = 1) -> None:
-        import xgboost as xgb
-
+        xgb = import_xgboost()
         path = model_dir / str(schema.metadata.get("model_file") or "model.ubj")
         if not path.is_file():
             raise ModelLoadError(f"{path}: model file not found")
