@@ -109,8 +109,9 @@ def _collect(opts: PackageOptions, model_file: Path) -> list[tuple[Path, str]]:
     """(source, destination in context) for every file copied as-is."""
     files: list[tuple[Path, str]] = []
     for src in sorted(opts.model_dir.rglob("*")):
-        if src.is_file() and "__pycache__" not in src.parts:
-            files.append((src, f"model/{src.relative_to(opts.model_dir).as_posix()}"))
+        rel = src.relative_to(opts.model_dir)
+        if src.is_file() and "__pycache__" not in rel.parts and not rel.name.startswith("."):
+            files.append((src, f"model/{rel.as_posix()}"))
     if model_file.resolve() not in {src.resolve() for src, _ in files}:
         files.append((model_file, f"model/{model_file.name}"))
     files += [(src, f"scoring_server/{src.name}") for src in sorted(SERVER_PACKAGE.glob("*.py"))]
