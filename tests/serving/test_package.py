@@ -172,3 +172,11 @@ def test_refuses_to_clobber_a_foreign_directory(
     assert main(package_args(project, output)) != 0
     assert "refusing" in capsys.readouterr().err
     assert (output / "notes.md").read_text() == "mine"
+
+
+def test_hidden_files_in_model_dir_stay_out(project: TrainedModel) -> None:
+    (project.model_dir / ".gitignore").write_text("/model.ubj\n")
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) == 0
+    assert not (output / "model" / ".gitignore").exists()
+    assert (output / "model" / "model.ubj").is_file()
