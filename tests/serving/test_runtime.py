@@ -103,3 +103,32 @@ def test_settings_from_env() -> None:
         Settings.from_env({"PORT": "eighty"})
     with pytest.raises(SettingsError, match="EDGETRAIN_UNKNOWN_CATEGORY"):
         Settings.from_env({"EDGETRAIN_UNKNOWN_CATEGORY": "guess"})
+
+
+def test_internal_error_is_json_without_trace(
+    binary_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from edgetrain.serving.scoring_server.app import create_app
+    from edgetrain.serving.scoring_server.model import Predictor
+
+    def broken(self: Predictor, matrix: np.ndarray) -> dict:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(Predictor, "predict", broken)
+    app = create_app(Settings(model_dir=binary_model.context / "model"))
+    body = [{"type": "L", "air_temperature_k": 301.0, "torque_nm": 3.0, "tool_wear_min": 5}]
+
+    async def exercise() -> tuple[httpx.Response, int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as client:
+                return await client.post("/score", json=body), (await client.get("/ready")).status_code
+
+    response, ready = asyncio.run(exercise())
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+    assert ready == 200
