@@ -38,7 +38,10 @@ demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro, metrics, pa
 	dvc repro
 	dvc metrics show
 	edgetrain package
-	edgetrain demo-score
+	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	  edgetrain serve --port $$port > .edgetrain/demo-serve.log 2>&1 & pid=$$!; \
+	  trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
+	  edgetrain score-example --url http://127.0.0.1:$$port
 
 lint: install ## ruff, workflow and shell checks
 	ruff check .
