@@ -173,18 +173,26 @@ def start_server(argv: list[str], cwd: Path, env: dict[str, str], port: int, log
     url = f"http://127.0.0.1:{port}"
     ready_route = "/" + env.get("EDGETRAIN_READINESS_ROUTE", "/ready").lstrip("/")
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + ready_route, timeout=2).status_code == 200:
-                return Server(url, process, log)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    process.wait(timeout=10)
-    raise AssertionError(f"server not ready after {READY_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(url + ready_route, timeout=2).status_code == 200:
+                    return Server(url, process, log)
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server not ready after {READY_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+    except BaseException:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        raise
 
 
 def serve_context(context: Path, tmp: Path, extra_env: dict[str, str] | None = None) -> Server:
