@@ -215,3 +215,31 @@ def test_unknown_objective_is_a_config_error(binary, capsys) -> None:
     binary.params.write_text(params)
     assert binary.cli("prepare") == 2
     assert "train.objective 'multi:softprob' does not fit task 'binary'" in error_line(capsys)
+
+
+def test_evaluate_crash_writes_no_plots_or_metrics(binary, monkeypatch) -> None:
+    from edgetrain.pipeline import evaluate as evaluate_mod
+
+    for stage in ("prepare", "train"):
+        assert binary.cli(stage) == 0
+    calls = []
+    real = evaluate_mod.write_json_atomic
+
+    def flaky(path, data, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        real(path, data, **kwargs)
+
+    monkeypatch.setattr(evaluate_mod, "write_json_atomic", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        binary.cli("evaluate")
+    assert not binary.plots.exists()
+    assert not binary.metrics.exists()
+    assert sorted(p.name for p in binary.plots.parent.iterdir()) == ["model", "prepared"]
+
+
+def test_malformed_data_dvc_is_named(binary, capsys) -> None:
+    (binary.root / "data.dvc").write_text("outs: []\n", encoding="utf-8")
+    assert binary.cli("prepare") == 3
+    assert "data.dvc: not a DVC file with outs[0].md5" in error_line(capsys)

@@ -123,9 +123,8 @@ def fit(
         raise DataError(f"XGBoost could not train: {first}") from None
     best = int(booster.best_iteration)
     log.info("best iteration %d of %d", best, booster.num_boosted_rounds())
-    if booster.num_boosted_rounds() > best + 1:
-        booster = booster[: best + 1]
-    return booster, best
+    # Slicing also drops the best_iteration/best_score attributes: the file holds only the model.
+    return booster[: best + 1], best
 
 
 def model_metadata(params: Params, manifest: dict[str, Any], best_iteration: int) -> dict[str, Any]:
