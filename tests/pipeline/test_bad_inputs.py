@@ -71,10 +71,28 @@ def test_bad_drop_names_file_and_column(binary, frame_for, capsys, edit, expecte
         (b"\x89\xff\xfe\x80" * 100 + b"\n1,2\n", "corrupt CSV"),
         (
             b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b,1,0,7,7\n",
-            "corrupt CSV: Expected 5 fields in line 3, saw 7",
+            "corrupt CSV: Expected 5 columns, got 7",
+        ),
+        (b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b\n", "corrupt CSV: Expected 5 columns, got 3"),
+        (
+            b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,\xff\xfe,1,0\n",
+            "corrupt CSV: In CSV column #2: CSV conversion error to large_string: invalid UTF8",
+        ),
+        (
+            b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n\xff\xfe,3,b,1,0\n",
+            "corrupt CSV: column 'x1' is not valid UTF-8",
         ),
     ],
-    ids=["zero-bytes", "header-only", "binary-garbage", "not-utf8", "ragged-rows"],
+    ids=[
+        "zero-bytes",
+        "header-only",
+        "binary-garbage",
+        "not-utf8",
+        "ragged-rows",
+        "short-row",
+        "bad-utf8-text",
+        "bad-utf8-number",
+    ],
 )
 def test_broken_file_is_named(binary, capsys, content, expected) -> None:
     binary.write_drop("2024-01-03.csv", content)

@@ -72,10 +72,8 @@ def _labels(path: Path, column: str, values: pd.Series, task: Task) -> pd.Series
     return values
 
 
-def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
-    """One drop reduced to ``features + [target]`` with numeric features as float64 and categorical
-    features as strings; raises DataError naming the file (and column) on any problem."""
-    path = Path(path)
+def _sniff(path: Path) -> None:
+    """Reject unreadable, empty and binary files before pandas sees them."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_SNIFF_BYTES)
@@ -85,25 +83,41 @@ def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
         raise DataError(f"{path}: empty drop (no header and no rows)")
     if b"\x00" in head:
         raise _corrupt(path, "binary data (NUL bytes), not text")
-    wanted = [*data.features, data.target]
+
+
+def _read_csv(path: Path, wanted: list[str], data: DataParams) -> pd.DataFrame:
+    """The ``wanted`` columns of one CSV, or a DataError for a missing column or a broken file."""
     try:
-        header = pd.read_csv(path, nrows=0)
-        columns = set(header.columns)
+        columns = set(pd.read_csv(path, nrows=0).columns)
         for name in wanted:
             if name not in columns:
                 role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
                 raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
-        # All columns, not usecols: with usecols pandas silently drops the extra fields of ragged rows.
-        frame = pd.read_csv(path, dtype=dict.fromkeys(data.categorical, str), low_memory=False)[wanted]
-    except DataError:
-        raise
+        # pyarrow's reader is fast and strict: a row with too many or too few fields is an error
+        # (pandas' C reader pads short rows with NaN and, with usecols, drops extra fields).
+        frame = pd.read_csv(path, engine="pyarrow", dtype=dict.fromkeys(data.categorical, str))[wanted]
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty drop (no header and no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise _corrupt(path, detail.replace("Error tokenizing data. C error: ", "")) from None
+        for noise in ("Error tokenizing data. C error: ", "CSV parse error: "):
+            detail = detail.replace(noise, "")
+        raise _corrupt(path, detail) from None
     if frame.empty:
         raise DataError(f"{path}: empty drop (header only, no rows)")
+    for name in wanted:  # pyarrow hands invalid UTF-8 in untyped columns over as bytes
+        if frame[name].dtype == object and frame[name].map(type).eq(bytes).any():
+            raise _corrupt(path, f"column {name!r} is not valid UTF-8 text")
+    return frame
+
+
+def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
+    """One drop reduced to ``features + [target]`` with numeric features as float64 and categorical
+    features as strings; raises DataError naming the file (and column) on any problem."""
+    path = Path(path)
+    _sniff(path)
+    wanted = [*data.features, data.target]
+    frame = _read_csv(path, wanted, data)
 
     categorical = set(data.categorical)
     out: dict[str, pd.Series] = {}
