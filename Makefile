@@ -9,6 +9,9 @@ UV_HOME := .edgetrain/tools/uv-$(UV_VERSION)
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
+# Byte-compile at install: with PYTHONDONTWRITEBYTECODE set (common in CI images) every dvc/edgetrain
+# process would otherwise recompile its imports from source (seconds per command).
+export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
 .PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
