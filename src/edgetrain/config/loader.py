@@ -32,7 +32,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def format_validation_error(path: Path | str, err: ValidationError) -> str:
     """The first validation problem as ``<file>: <key>: <what is wrong>`` (one line)."""
     first = err.errors()[0]
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "missing":

@@ -28,7 +28,10 @@ DVC_LOCAL_CONFIG = Path(".dvc/config.local")
 DVC_CACHE_REMOTE = "stackhub-cache"
 DVC_RAW_REMOTE = "stackhub-raw"
 CONNECT_TIMEOUT_S = 10
+#: Transient failures are retried twice, after about 3 s and 5 s (the SDK default waits 15 s, then 18 s).
 RETRY_TOTAL = 2
+RETRY_INITIAL_BACKOFF_S = 1
+RETRY_INCREMENT_BASE = 2
 
 
 def is_standin(cfg: StorageConfig) -> bool:
@@ -76,14 +79,17 @@ def connection_string(cfg: StorageConfig) -> str:
 
 def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobServiceClient:
     """A BlobServiceClient that speaks the configured API version."""
-    from azure.storage.blob import BlobServiceClient
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
+    retry = ExponentialRetry(
+        initial_backoff=RETRY_INITIAL_BACKOFF_S, increment_base=RETRY_INCREMENT_BASE, retry_total=RETRY_TOTAL
+    )
     try:
         return BlobServiceClient.from_connection_string(
             conn_str or connection_string(cfg),
             api_version=cfg.api_version,
             connection_timeout=CONNECT_TIMEOUT_S,
-            retry_total=RETRY_TOTAL,
+            retry_policy=retry,
         )
     except ValueError as exc:
         raise StorageError(f"invalid storage connection string: {exc}") from None
