@@ -41,14 +41,20 @@ def test_pipeline_end_to_end(task, make_project, capsys) -> None:
     assert all(n > 60 for n in manifest["rows"].values())
     assert manifest["data_version"] == {"md5": "79f48eb4dd464c9c964a656661b2761b.dir",
                                         "source": "remote://stackhub-raw/raw"}  # fmt: skip
-    assert manifest["features"][0] == {"name": "kind", "dtype": "category", "categories": ["a", "b", "c"]}
-    assert manifest["features"][1:] == [
-        {"name": "x1", "dtype": "float64"},
-        {"name": "x2", "dtype": "float64"},
+    train = pd.read_parquet(project.prepared / "train.parquet")
+    kind = manifest["features"][0]
+    assert {k: kind[k] for k in ("name", "dtype", "categories")} == {
+        "name": "kind", "dtype": "category", "categories": ["a", "b", "c"]
+    }  # fmt: skip
+    assert kind["example"] == train["kind"].value_counts().idxmax()  # most frequent category in train
+    assert [(f["name"], f["dtype"]) for f in manifest["features"][1:]] == [
+        ("x1", "float64"),
+        ("x2", "float64"),
     ]
+    for feature in manifest["features"][1:]:  # typical value = the train median (an aggregate, not a row)
+        assert feature["example"] == round(float(train[feature["name"]].median()), 4)
     expected_classes = {"binary": [0, 1], "multiclass": ["high", "low", "mid"], "regression": None}[task]
     assert manifest["classes"] == expected_classes
-    train = pd.read_parquet(project.prepared / "train.parquet")
     assert list(train.columns) == ["kind", "x1", "x2", "y"]  # no "extra": only features + target
     assert list(train["kind"].cat.categories) == ["a", "b", "c"]
 

@@ -86,17 +86,27 @@ def _check_classes(frame: pd.DataFrame, params: Params) -> None:
         )
 
 
+#: Decimals kept for the median shown as a feature's example value.
+EXAMPLE_DECIMALS = 4
+
+
 def _plain(values: Any) -> list[Any]:
     """Sorted unique values as JSON-ready Python scalars."""
     return sorted(pd.Series(values).dropna().unique().tolist())
 
 
 def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[str, Any]]:
-    """Give categorical features the sorted categories seen in train (in place); return the schema."""
+    """Give categorical features the sorted categories seen in train (in place); return the schema.
+
+    Each feature also gets a typical ``example`` value from train (median, or most frequent category):
+    an aggregate, safe to ship, that ``edgetrain score-example`` uses to build a realistic request.
+    """
     features: list[dict[str, Any]] = []
     for column in params.data.features:
         if column not in params.data.categorical:
-            features.append({"name": column, "dtype": "float64"})
+            median = parts["train"][column].median()
+            example = None if pd.isna(median) else round(float(median), EXAMPLE_DECIMALS)
+            features.append({"name": column, "dtype": "float64", "example": example})
             continue
         categories = _plain(parts["train"][column])
         dtype = pd.CategoricalDtype(categories)
@@ -106,7 +116,9 @@ def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[
             if unseen:
                 log.warning("%s: %d value(s) of %r not seen in train become missing", name, unseen, column)
             part[column] = typed
-        features.append({"name": column, "dtype": "category", "categories": categories})
+        counts = parts["train"][column].value_counts(sort=False)
+        example = _plain([counts.idxmax()])[0] if len(counts) and counts.max() > 0 else None
+        features.append({"name": column, "dtype": "category", "categories": categories, "example": example})
     return features
 
 
