@@ -25,6 +25,7 @@ $(UV_HOME)/bin/uv:
 
 .venv/.synced: pyproject.toml uv.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_HOME)/bin/uv)
 	$(UV) sync --frozen
+	.venv/bin/python -m compileall -q src
 	touch $@
 
 install: .venv/.synced ## create .venv from uv.lock (bootstraps uv if missing)
