@@ -57,7 +57,10 @@ def test_endpoint_suffix_works_end_to_end(standin, clean_env) -> None:  # type: 
     conn = build_connection_string(cfg, DEV_KEY)
     assert "EndpointSuffix=local.azurestack.external" in conn
     proxy = f"http://127.0.0.1:{standin.endpoints.port}"
-    service = BlobServiceClient.from_connection_string(conn, proxies={"http": proxy})
+    # api_version explicit: this test is about the endpoint, not the venv-wide pin (tested elsewhere).
+    service = BlobServiceClient.from_connection_string(
+        conn, proxies={"http": proxy}, api_version=cfg.api_version
+    )
     assert service.url.startswith("http://devstoreaccount1.blob.local.azurestack.external")
     container = service.get_container_client("suffix-check")
     container.create_container()
