@@ -27,7 +27,11 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgetrain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="edgetrain",
+        description="Train XGBoost at the edge on Azure Stack Hub blob data: stand-in storage, DVC stages, "
+        "scoring container, model registry.",
+    )
     parser.add_argument("--version", action="version", version=f"edgetrain {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
