@@ -24,7 +24,7 @@ def test_console_script_and_module_agree(argv: list[str]) -> None:
     for command in AREAS:
         assert command in done.stdout
     version = subprocess.run(
-        [*argv, "--version"], env=subprocess_env(), capture_output=True, text=True, timeout=60
+        [*argv, "--version"], env=subprocess_env(), capture_output=True, text=True, timeout=60, check=True
     )
     assert version.stdout.strip() == f"edgetrain {__version__}"
 
