@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from edgetrain.config.params import Params
-from edgetrain.errors import ConfigError
+from edgetrain.errors import ConfigError, DataError
 from edgetrain.registry import lineage
 from edgetrain.registry.lineage import GitInfo, build_lineage
 
@@ -55,8 +55,11 @@ def test_run_url_only_when_complete() -> None:
 
 def test_data_version_reads_md5_and_source() -> None:
     assert lineage.data_version(DATA_DVC) == ("abc.dir", "remote://stackhub-raw/raw")
-    with pytest.raises(ConfigError, match=r"outs\[0\]\.md5"):
+    with pytest.raises(DataError, match=r"data\.dvc: not a DVC file with outs\[0\]\.md5"):
         lineage.data_version({"outs": []})
+    assert lineage.data_version({"outs": [{"md5": "m"}]}) == ("m", "unknown")
+    imported = {"outs": [{"md5": "m"}], "deps": [{"path": "data", "repo": {"url": "https://git/x"}}]}
+    assert lineage.data_version(imported) == ("m", "https://git/x:data")
 
 
 def test_build_lineage_tags_and_description() -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from edgetrain.config.params import Params, load_params
+from edgetrain.data.version import data_version
 from edgetrain.errors import DataError
 from edgetrain.pipeline.drops import read_drops
 from edgetrain.pipeline.io import staged_outputs, write_json_atomic
@@ -62,11 +63,10 @@ def read_data_version(path: Path | str) -> dict[str, str] | None:
         return None
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        md5 = doc["outs"][0]["md5"]
-        source = doc.get("deps", [{}])[0].get("path")
-    except (yaml.YAMLError, KeyError, IndexError, TypeError, AttributeError):
+    except yaml.YAMLError:
         raise DataError(f"{path}: not a DVC file with outs[0].md5") from None
-    return {"md5": str(md5), "source": None if source is None else str(source)}
+    md5, source = data_version(doc, str(path))
+    return {"md5": md5, "source": source}
 
 
 def _check_classes(frame: pd.DataFrame, params: Params) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgetrain.config.params import Params
+from edgetrain.data.version import data_version as parse_data_version
 from edgetrain.errors import ConfigError
 from edgetrain.registry.base import COMMIT_TAG, MODEL_MD5_TAG
 
@@ -142,16 +143,8 @@ def run_url(env: Mapping[str, str]) -> str | None:
 
 
 def data_version(data_dvc: Mapping[str, Any]) -> tuple[str, str]:
-    """``(md5, source URL)`` of the data import from a parsed ``data.dvc``."""
-    try:
-        md5 = str(data_dvc["outs"][0]["md5"])
-    except (KeyError, IndexError, TypeError):
-        raise ConfigError("data.dvc: outs[0].md5: missing (is the data imported with DVC?)") from None
-    deps = data_dvc.get("deps") or [{}]
-    source = str(deps[0].get("path", "")) if isinstance(deps[0], Mapping) else ""
-    repo = deps[0].get("repo") if isinstance(deps[0], Mapping) else None
-    if isinstance(repo, Mapping) and repo.get("url"):
-        source = f"{repo['url']}:{source}"
+    """``(md5, source URL)`` of the data import from a parsed ``data.dvc`` (source ``unknown`` if absent)."""
+    md5, source = parse_data_version(data_dvc)
     return md5, source or "unknown"
 
 

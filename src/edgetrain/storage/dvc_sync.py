@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from edgetrain.data.version import data_version
 from edgetrain.errors import DataError, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,10 @@ def _dvc(*args: str, repo: Path) -> subprocess.CompletedProcess[str]:
 
 def _out_md5(text: str, path: Path) -> str:
     try:
-        return str(yaml.safe_load(text)["outs"][0]["md5"])
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
         raise DataError(f"{path}: not a DVC file with outs[0].md5") from None
+    return data_version(doc, str(path))[0]
 
 
 def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
