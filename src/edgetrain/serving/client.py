@@ -51,7 +51,7 @@ def wait_ready(base_url: str, route: str, timeout: float) -> None:
 def _example_value(feature: dict[str, Any]) -> Any:
     if feature.get("dtype") == "category":
         categories = feature.get("categories") or [None]
-        return categories[0]
+        return feature["example"] if feature.get("example") in categories else categories[0]
     for key in ("example", "median", "mean"):
         if isinstance(feature.get(key), int | float):
             return feature[key]
