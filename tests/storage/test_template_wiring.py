@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import yaml
 from configobj import ConfigObj
+from tests.conftest import REPO_ROOT
 
 from edgetrain.config.edge import load_edge_config
 from edgetrain.storage.connection import DVC_CACHE_REMOTE, DVC_RAW_REMOTE
-from tests.conftest import REPO_ROOT
 
 
 def test_dvc_remotes_point_at_the_configured_containers() -> None:
