@@ -149,3 +149,45 @@ def test_project_commands_explain_a_wrong_api_version(tmp_path: Path, standin, s
     assert len(lines) == 1
     assert "rejected API version 2021-08-06" in lines[0]
     assert "storage.api_version" in lines[0]
+
+
+def test_dvc_with_an_endpoint_suffix(tmp_path: Path, standin, storage) -> None:  # type: ignore[no-untyped-def]
+    """A Stack Hub account given as EndpointSuffix= (https://<account>.blob.<suffix>) works with plain dvc.
+
+    The suffix does not resolve here, so the strict stand-in is reached as an HTTP proxy: it sees the
+    production-style host, applies Stack Hub's version rule and hands the request to Azurite.
+    """
+    from edgetrain.storage.azurite import DEV_KEY
+    from edgetrain.storage.connection import build_connection_string
+
+    seed(storage, rows=100, days=2, seed_value=3, conn_str=standin.connection_string)
+    suffix = StorageConfig(
+        account_name="devstoreaccount1",
+        endpoint_suffix="local.azurestack.external",
+        protocol="http",
+        raw_container=storage.raw_container,
+        dvc_container=storage.dvc_container,
+    )
+    conn = build_connection_string(suffix, DEV_KEY)
+    repo = tmp_path / "repo"
+    (repo / "config").mkdir(parents=True)
+    (repo / "config" / "edge.yaml").write_text(
+        yaml.safe_dump({"storage": suffix.model_dump(exclude_none=True)})
+    )
+    env = {
+        "AZURE_STORAGE_CONNECTION_STRING": conn,
+        "HTTP_PROXY": f"http://127.0.0.1:{standin.endpoints.port}",
+    }
+    run("git", "init", "-q", cwd=repo)
+    run("dvc", "init", "-q", cwd=repo)
+    run("dvc", "remote", "add", "-d", "stackhub-cache", f"azure://{storage.dvc_container}", cwd=repo)
+    run("dvc", "remote", "add", "stackhub-raw", f"azure://{storage.raw_container}", cwd=repo)
+    start = len(standin.requests)
+    run("dvc", "import-url", "remote://stackhub-raw/raw", "data", cwd=repo, **env)
+    run("dvc", "push", cwd=repo, **env)
+    assert len(list((repo / "data").iterdir())) == 2
+    seen = standin.requests[start:]
+    assert seen
+    assert {r.host for r in seen} == {"devstoreaccount1.blob.local.azurestack.external"}
+    assert {r.version for r in seen} == {STACK_HUB_VERSION}
+    assert not [r for r in seen if r.status == 400]
