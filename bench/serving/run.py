@@ -17,13 +17,14 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from edgetrain.storage.azurite import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -35,12 +36,6 @@ AZUREML_PACKAGES = [
     "numpy==2.4.6",
 ]
 SIZES = (1, 100)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_venv(path: Path, install: list[str]) -> Path:

@@ -19,7 +19,6 @@ import http.client
 import ipaddress
 import json
 import re
-import socket
 import ssl
 import threading
 import uuid
@@ -493,9 +492,3 @@ class AzureMLStandin:
             credential={"account_name": self.state.account, "account_key": self.state.account_key},
         )
         return service.get_blob_client(CONTAINER, path).download_blob().readall()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pandas as pd
 import xgboost as xgb
 
 from edgetrain.serving.package import PackageOptions, build_context
+from edgetrain.storage.azurite import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = ["H", "L", "M"]
@@ -28,12 +28,6 @@ TASK_PARAMS = {
     "regression": ("reg:squarederror", "rmse"),
 }
 READY_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_frame(n: int, seed: int) -> pd.DataFrame:
