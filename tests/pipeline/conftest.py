@@ -14,6 +14,8 @@ import yaml
 
 from edgetrain.cli import main
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 OBJECTIVE = {"binary": "binary:logistic", "multiclass": "multi:softprob", "regression": "reg:squarederror"}
 PRIMARY = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
 
@@ -49,7 +51,7 @@ def params_dict(task: str, **train: Any) -> dict[str, Any]:
             "nthread": 1,
             **train,
         },
-        "evaluate": {"threshold": 0.5, "primary_metric": PRIMARY[task]},
+        "evaluate": {"primary_metric": PRIMARY[task], **({"threshold": 0.5} if task == "binary" else {})},
     }
 
 
@@ -63,6 +65,10 @@ class Project:
     @property
     def params(self) -> Path:
         return self.root / "params.yaml"
+
+    @property
+    def edge(self) -> Path:
+        return self.root / "config" / "edge.yaml"
 
     @property
     def data(self) -> Path:
@@ -99,7 +105,7 @@ class Project:
         return path
 
     def cli(self, stage: str, *extra: str) -> int:
-        common = ["--params", str(self.params)]
+        common = ["--params", str(self.params), "--config", str(self.edge)]
         paths = {
             "prepare": [
                 "--data",
@@ -127,6 +133,8 @@ class Project:
 def new_project(root: Path, task: str, rows: int = 600, drops: int = 2) -> Project:
     project = Project(root, task)
     project.write_params()
+    project.edge.parent.mkdir()
+    project.edge.write_bytes((REPO_ROOT / "config" / "edge.yaml").read_bytes())
     frame = make_frame(task, rows)
     for i, part in enumerate(np.array_split(np.arange(rows), drops)):
         project.write_drop(f"2024-01-0{i + 1}.csv", frame.iloc[part])

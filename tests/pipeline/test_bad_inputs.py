@@ -76,7 +76,7 @@ def test_bad_drop_names_file_and_column(binary, frame_for, capsys, edit, expecte
         (b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b\n", "corrupt CSV: Expected 5 columns, got 3"),
         (
             b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,\xff\xfe,1,0\n",
-            "corrupt CSV: In CSV column #2: CSV conversion error to large_string: invalid UTF8",
+            "corrupt CSV: column 'kind' is not valid UTF-8 text",
         ),
         (
             b"x1,x2,kind,extra,y\n0.1,2,a,0,1\n\xff\xfe,3,b,1,0\n",
@@ -204,8 +204,8 @@ def test_train_and_evaluate_need_their_inputs(binary, capsys) -> None:
 
 def test_task_changed_since_prepare(binary, capsys) -> None:
     assert binary.cli("prepare") == 0
-    params = binary.params.read_text().replace("task: binary", "task: regression")
-    binary.params.write_text(params.replace("binary:logistic", "reg:squarederror").replace("auc", "rmse"))
+    binary.task = "regression"
+    binary.write_params()
     assert binary.cli("train") == 3
     assert "prepared for task 'binary' but params say 'regression'" in error_line(capsys)
 
@@ -261,3 +261,74 @@ def test_malformed_data_dvc_is_named(binary, capsys) -> None:
     (binary.root / "data.dvc").write_text("outs: []\n", encoding="utf-8")
     assert binary.cli("prepare") == 3
     assert "data.dvc: not a DVC file with outs[0].md5" in error_line(capsys)
+
+
+def test_blank_cell_in_integer_column_is_a_missing_value(binary, frame_for, capsys) -> None:
+    """An integer feature with a blank cell reads as float with NaN (XGBoost's missing value)."""
+    frame = frame_for("binary", rows=100, seed=3).assign(x2=np.arange(100))
+    text = frame.to_csv(index=False, lineterminator="\n").splitlines()
+    cells = text[5].split(",")
+    cells[frame.columns.get_loc("x2")] = ""
+    text[5] = ",".join(cells)
+    binary.write_drop("2024-01-03.csv", "\n".join(text) + "\n")
+    assert binary.cli("prepare") == 0
+    parts = [pd.read_parquet(binary.prepared / f"{n}.parquet") for n in ("train", "valid", "test")]
+    assert sum(int(p["x2"].isna().sum()) for p in parts) == 1
+    assert all(p["x2"].dtype == np.float64 for p in parts)
+    assert binary.cli("train") == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("x1", "inf"),
+        ("x1", "-inf"),
+        ("x2", "1e+39"),  # finite in float64, inf in XGBoost's float32
+        ("y", "inf"),
+    ],
+)
+def test_infinite_or_out_of_range_number_is_named(make_project, frame_for, capsys, column, value) -> None:
+    role = "target" if column == "y" else "numeric feature"
+    project = make_project("regression")
+    frame = frame_for("regression", rows=100, seed=3).astype({column: object})
+    frame.loc[41, column] = value
+    project.write_drop("2024-01-03.csv", frame)
+    assert project.cli("prepare") == 3
+    line = error_line(capsys)
+    assert "2024-01-03.csv" in line
+    assert f"{role} column {column!r} must be finite and within float32 range" in line
+    assert f"line 43 has {value!r}" in line
+    assert_nothing_written(project)
+
+
+@pytest.mark.parametrize(
+    ("content", "line_no"),
+    [
+        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,"b,1,0\n0.3,4,c,2,1\n0.4,5,"d""e",3,0\n', 3),
+        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b,1,0\n0.3,4,"c,2,1\n', 4),
+        ('x1,x2,kind,extra,y\n0.1,2,a,"0,1\n0.2,3,b,1,0\n', 2),  # in a column params do not name
+    ],
+    ids=["swallows-lines", "last-line", "unused-column"],
+)
+def test_unbalanced_quote_names_the_line(binary, capsys, content, line_no) -> None:
+    binary.write_drop("2024-01-03.csv", content)
+    assert binary.cli("prepare") == 3
+    line = error_line(capsys)
+    assert "2024-01-03.csv: corrupt CSV: " in line
+    assert f'line {line_no} has an unbalanced quote (")' in line
+    assert_nothing_written(binary)
+
+
+def test_quoted_values_are_fine(binary) -> None:
+    binary.write_drop("2024-01-03.csv", 'x1,x2,kind,extra,y\n0.1,2,"a",0,1\n"0.2",3,"b ""x""",1,0\n')
+    assert binary.cli("prepare") == 0
+
+
+def test_edge_config_typo_fails_every_stage(binary, capsys) -> None:
+    """Each stage validates config/edge.yaml too, before touching data or outputs."""
+    binary.edge.write_text(binary.edge.read_text().replace("raw_container:", "raw_containr:", 1))
+    for stage in ("prepare", "train", "evaluate"):
+        assert binary.cli(stage) == 2
+        line = error_line(capsys)
+        assert f"{binary.edge}: storage.raw_containr: unknown key" in line
+    assert not (binary.root / "artifacts").exists()

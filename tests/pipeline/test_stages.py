@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+import yaml
 
 from edgetrain.config.params import METRICS
+from edgetrain.pipeline import prepare as prepare_mod
 
 CONTRACT_KEYS = [
     "format", "model_file", "task", "target", "features", "classes", "rows",
@@ -170,3 +173,34 @@ def test_duplicate_drop_is_deduplicated(binary) -> None:
     assert manifest["duplicates_dropped"] == 300
     assert manifest["drops"] == ["2024-01-01.csv", "2024-01-02.csv", "2024-01-05.csv"]
     assert manifest["data_version"] is None  # no data.dvc here
+
+
+def test_seed_changes_the_split_of_all_numeric_data(make_project) -> None:
+    """``seed`` reshuffles the split whatever the dtypes (it used to reach text columns only)."""
+    index = np.arange(500)
+    numeric = pd.DataFrame({"x1": np.linspace(-3, 3, 500), "x2": index % 13, "y": index % 2})
+    first = prepare_mod.assign_splits(numeric, 1, 0.2, 0.2)
+    assert np.array_equal(first, prepare_mod.assign_splits(numeric, 1, 0.2, 0.2))  # a pure function
+    second = prepare_mod.assign_splits(numeric, 2, 0.2, 0.2)
+    assert (first != second).mean() > 0.25  # about half the rows move between two random splits
+
+    project = make_project("binary")
+    params = yaml.safe_load(project.params.read_text())
+    params["data"].update(features=["x1", "x2"], categorical=[])
+    rows = {}
+    for seed in (1, 2):
+        params["seed"] = seed
+        project.params.write_text(yaml.safe_dump(params))
+        assert project.cli("prepare") == 0
+        test = pd.read_parquet(project.prepared / "test.parquet")
+        rows[seed] = set(map(tuple, test.to_numpy().tolist()))
+    assert len(rows[1] ^ rows[2]) > len(rows[1]) // 2
+
+
+def test_seed_keeps_rows_in_place_across_drops(frame_for) -> None:
+    """With any seed, adding rows never moves the ones already there (the hash is per row)."""
+    frame = frame_for("regression", rows=300)[["x1", "x2", "y"]]
+    for seed in (0, 7, 12345):
+        before = prepare_mod.assign_splits(frame, seed, 0.15, 0.15)
+        grown = pd.concat([frame, frame_for("regression", rows=200, seed=5)[["x1", "x2", "y"]]])
+        assert np.array_equal(prepare_mod.assign_splits(grown, seed, 0.15, 0.15)[:300], before)

@@ -80,7 +80,7 @@ def _write_project(root: Path, task: str, features: list[str]) -> None:
         "task": task,
         "data": {"target": "y", "features": features, "categorical": ["type"]},
         "train": {"objective": objective, "num_boost_round": 30, "nthread": 1},
-        "evaluate": {"threshold": 0.4, "primary_metric": metric},
+        "evaluate": {"primary_metric": metric, **({"threshold": 0.4} if task == "binary" else {})},
     }
     (root / "params.yaml").write_text(json.dumps(params))
     metrics = (

@@ -17,8 +17,8 @@ Task = Literal["binary", "multiclass", "regression"]
 
 #: Objectives XGBoost accepts for each task.
 OBJECTIVES: dict[str, tuple[str, ...]] = {
-    "binary": ("binary:logistic", "binary:hinge", "binary:logitraw"),
-    "multiclass": ("multi:softprob", "multi:softmax"),
+    "binary": ("binary:logistic", "binary:logitraw"),
+    "multiclass": ("multi:softprob",),
     "regression": (
         "reg:squarederror",
         "reg:squaredlogerror",
@@ -38,6 +38,9 @@ METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae", "r2"),
 }
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+#: XGBoost objectives that output hard labels, not scores: auc and log_loss would be meaningless.
+LABEL_ONLY_OBJECTIVES: dict[str, str] = {"multi:softmax": "multi:softprob", "binary:hinge": "binary:logistic"}
 
 
 class DataParams(StrictModel):
@@ -83,7 +86,7 @@ class TrainParams(StrictModel):
 
 
 class EvaluateParams(StrictModel):
-    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    threshold: Annotated[float, Field(gt=0, lt=1, description="binary only: P(class 1) >= threshold")] = 0.5
     primary_metric: Column
 
 
@@ -97,6 +100,12 @@ class Params(StrictModel):
 
     @model_validator(mode="after")
     def _task_matches(self) -> Params:
+        objective = self.train.objective
+        if objective in LABEL_ONLY_OBJECTIVES:
+            raise ValueError(
+                f"train.objective {objective!r} outputs class labels only, so auc and log_loss would be "
+                f"meaningless; use {LABEL_ONLY_OBJECTIVES[objective]!r} (same model, with probabilities)"
+            )
         if self.train.objective not in OBJECTIVES[self.task]:
             allowed = ", ".join(OBJECTIVES[self.task])
             raise ValueError(
@@ -108,6 +117,11 @@ class Params(StrictModel):
             raise ValueError(
                 f"evaluate.primary_metric {self.evaluate.primary_metric!r} is not computed "
                 f"for task {self.task!r} (use one of {allowed})"
+            )
+        if self.task != "binary" and "threshold" in self.evaluate.model_fields_set:
+            raise ValueError(
+                f"evaluate.threshold: only task 'binary' uses a decision threshold; "
+                f"remove the key for task {self.task!r}"
             )
         return self
 

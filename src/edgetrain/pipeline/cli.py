@@ -1,9 +1,31 @@
-"""``edgetrain prepare | train | evaluate``: the DVC stages (see ``dvc.yaml``)."""
+"""``edgetrain prepare | train | evaluate``: the DVC stages (see ``dvc.yaml``).
+
+Each stage validates both ``config/edge.yaml`` and ``params.yaml`` before it reads any data, so a typo in
+either fails ``dvc repro`` with one line. The edge config is not a stage dependency: no stage output
+depends on it (only params keys, data and code do), so editing it never re-runs training.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_edge_config
+from edgetrain.config.params import load_params
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _validated(handler: Handler) -> Handler:
+    """``handler`` after validating both config files (one line and exit code 2 on any problem)."""
+
+    def run(args: argparse.Namespace) -> int:
+        load_edge_config(args.config)
+        load_params(args.params)
+        return int(handler(args))
+
+    return run
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -36,17 +58,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare``, ``train`` and ``evaluate`` subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
+    common.add_argument(
+        "--config", type=Path, default=DEFAULT_EDGE_CONFIG, help="validated, not read: %(default)s"
+    )
 
     p = subparsers.add_parser("prepare", parents=[common], help="validate and split the raw CSV drops")
     p.add_argument("--data", type=Path, default=Path("data"), help="directory of *.csv drops (%(default)s)")
     p.add_argument("--data-dvc", type=Path, default=Path("data.dvc"), help="DVC import file (%(default)s)")
     p.add_argument("--out", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
-    p.set_defaults(handler=_prepare)
+    p.set_defaults(handler=_validated(_prepare))
 
     t = subparsers.add_parser("train", parents=[common], help="train XGBoost on the prepared splits")
     t.add_argument("--prepared", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
     t.add_argument("--out", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
-    t.set_defaults(handler=_train)
+    t.set_defaults(handler=_validated(_train))
 
     e = subparsers.add_parser("evaluate", parents=[common], help="score the model on the test split")
     e.add_argument("--model", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
@@ -57,4 +82,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--metrics", type=Path, default=Path("artifacts/metrics.json"), help="default: %(default)s"
     )
     e.add_argument("--plots", type=Path, default=Path("artifacts/plots"), help="default: %(default)s")
-    e.set_defaults(handler=_evaluate)
+    e.set_defaults(handler=_validated(_evaluate))

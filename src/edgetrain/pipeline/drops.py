@@ -1,17 +1,21 @@
 """Read and validate raw CSV drops (``data/YYYY-MM-DD.csv``) against the ``data`` section of params.
 
 Every problem is a :class:`~edgetrain.errors.DataError` naming the file, and the column where
-there is one: a missing target or feature, a non-numeric value in a numeric column, a missing
-label, an empty drop or a file that is not CSV at all.
+there is one: a missing target or feature, a non-numeric, infinite or out-of-range value in a numeric
+column, a missing label, an empty drop, an unbalanced quote or a file that is not CSV at all. A blank
+cell in a numeric feature is a missing value (XGBoost handles those), whatever the column's type.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from edgetrain.config.params import DataParams, Task
 from edgetrain.errors import DataError
@@ -19,6 +23,10 @@ from edgetrain.errors import DataError
 log = logging.getLogger(__name__)
 
 _SNIFF_BYTES = 65536
+_CHUNK_BYTES = 1 << 20
+#: XGBoost stores features and labels as float32: anything larger in magnitude becomes inf there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ARROW_COLUMN = re.compile(r"In CSV column #(\d+)")
 
 
 def list_drops(data_dir: Path | str) -> list[Path]:
@@ -46,17 +54,25 @@ def _first_bad(original: pd.Series, parsed: pd.Series) -> tuple[int, object] | N
 
 
 def _numeric(path: Path, column: str, values: pd.Series, role: str) -> pd.Series:
-    """``values`` as float64, or a DataError naming the first entry that is not a number."""
+    """``values`` as float64, or a DataError naming the first entry that is not a finite float32 number."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return values.astype(np.float64)
-    parsed = pd.to_numeric(values, errors="coerce")
-    bad = _first_bad(values, parsed)
-    if bad is not None:
-        pos, value = bad
+        parsed = values.astype(np.float64)
+    else:
+        parsed = pd.to_numeric(values, errors="coerce").astype(np.float64)
+        bad = _first_bad(values, parsed)
+        if bad is not None:
+            pos, value = bad
+            raise DataError(
+                f"{path}: {role} column {column!r} must be numeric; line {pos + 2} has {str(value)!r}"
+            )
+    too_big = np.abs(parsed.to_numpy()) > FLOAT32_MAX  # NaN compares False; inf is caught here
+    if too_big.any():
+        pos = int(np.argmax(too_big))
         raise DataError(
-            f"{path}: {role} column {column!r} must be numeric; line {pos + 2} has {str(value)!r}"
+            f"{path}: {role} column {column!r} must be finite and within float32 range "
+            f"(|x| <= {FLOAT32_MAX:.4g}); line {pos + 2} has {str(values.iloc[pos])!r}"
         )
-    return parsed.astype(np.float64)
+    return parsed
 
 
 def _labels(path: Path, column: str, values: pd.Series, task: Task) -> pd.Series:
@@ -85,24 +101,57 @@ def _sniff(path: Path) -> None:
         raise _corrupt(path, "binary data (NUL bytes), not text")
 
 
+def _check_quotes(path: Path) -> None:
+    """A DataError naming the first line with an unbalanced ``"``.
+
+    A quoted value never spans lines in a drop: pyarrow would otherwise either fail with a vague
+    column-count error or, worse, silently swallow the following lines into one value.
+    """
+    with path.open("rb") as handle:
+        if not any(b'"' in chunk for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b"")):
+            return  # the common case: no quotes at all, checked at C speed
+        handle.seek(0)
+        for number, line in enumerate(handle, start=1):
+            if line.count(b'"') % 2:
+                raise _corrupt(
+                    path, f'line {number} has an unbalanced quote (") - a quoted value must end on its line'
+                )
+
+
+def _parse_error(path: Path, exc: Exception, header: list[str] | None = None) -> DataError:
+    found = _ARROW_COLUMN.search(str(exc))
+    if header and found and int(found.group(1)) < len(header) and "invalid UTF8" in str(exc):
+        return _corrupt(path, f"column {header[int(found.group(1))]!r} is not valid UTF-8 text")
+    detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    for noise in ("Error tokenizing data. C error: ", "CSV parse error: "):
+        detail = detail.replace(noise, "")
+    return _corrupt(path, detail)
+
+
 def _read_csv(path: Path, wanted: list[str], data: DataParams) -> pd.DataFrame:
     """The ``wanted`` columns of one CSV, or a DataError for a missing column or a broken file."""
+    _check_quotes(path)
     try:
-        columns = set(pd.read_csv(path, nrows=0).columns)
-        for name in wanted:
-            if name not in columns:
-                role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
-                raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
-        # pyarrow's reader is fast and strict: a row with too many or too few fields is an error
-        # (pandas' C reader pads short rows with NaN and, with usecols, drops extra fields).
-        frame = pd.read_csv(path, engine="pyarrow", dtype=dict.fromkeys(data.categorical, str))[wanted]
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty drop (no header and no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        for noise in ("Error tokenizing data. C error: ", "CSV parse error: "):
-            detail = detail.replace(noise, "")
-        raise _corrupt(path, detail) from None
+        raise _parse_error(path, exc) from None
+    for name in wanted:
+        if name not in header:
+            role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
+            raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
+    # pyarrow's reader is fast and strict: a row with too many or too few fields is an error (pandas'
+    # C reader pads short rows with NaN). It is used directly: pandas' pyarrow engine fails to cast an
+    # integer column with a blank cell when any dtype is given; arrow's own conversion gives float + NaN.
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(data.categorical, pa.string()), include_columns=wanted
+    )
+    try:
+        table = pa_csv.read_csv(path, convert_options=convert)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _parse_error(path, exc, header) from None
+    frame = table.to_pandas()
     if frame.empty:
         raise DataError(f"{path}: empty drop (header only, no rows)")
     for name in wanted:  # pyarrow hands invalid UTF-8 in untyped columns over as bytes

@@ -1,9 +1,14 @@
 """Stage ``evaluate``: the model on the test split -> ``artifacts/metrics.json`` + ``artifacts/plots/*.json``.
 
 Metrics are rounded to 6 decimals and written with sorted keys, so the same model and data give
-the same bytes. Plots are aggregates only, never per-row data: ROC and precision-recall curves
-(at most 201 points, binary), confusion counts (classifiers), binned residuals (regression) and
-feature importance (gain, every task).
+the same bytes. ``metrics.json`` is always valid JSON: a metric the test split cannot define (a ranking
+metric when the test split holds a single class, say) is written as ``null`` with a warning naming it,
+never as NaN; the registry's gate treats a ``null`` primary metric as missing. Multiclass ``auc`` is the
+macro average of one-vs-rest AUC over the classes present in the test split (a rare class seen only in
+train has no positives there, so its one-vs-rest AUC is undefined); multiclass ``f1`` is the macro over
+the classes in the test split or its predictions. Plots are aggregates only, never per-row data: ROC and
+precision-recall curves (at most 201 points, binary), confusion counts (classifiers), binned residuals
+(regression) and feature importance (gain, every task).
 """
 
 from __future__ import annotations
@@ -64,31 +69,61 @@ def _auc(fn: Any, *args: Any, **kwargs: Any) -> float:
         raise DataError(f"test split: cannot compute a ranking metric: {exc}") from None
 
 
+def finite_metrics(scores: dict[str, Any]) -> dict[str, Any]:
+    """``scores`` with every NaN or infinite value replaced by ``None`` (JSON ``null``), each one logged."""
+    out: dict[str, Any] = {}
+    for name, value in scores.items():
+        undefined = isinstance(value, float) and not np.isfinite(value)
+        if undefined:
+            log.warning("metric %s is undefined on the test split (%s); written as null", name, value)
+        out[name] = None if undefined else value
+    return out
+
+
 def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float) -> tuple[dict, dict]:
     """Metrics and plots for P(class index 1) = ``p`` against class indices ``y``."""
     from sklearn import metrics as m
 
-    if len(np.unique(y)) < 2:
-        raise DataError(f"test split has a single class ({classes[int(y[0])]!r}); cannot compute auc")
     predicted = (p >= threshold).astype(np.int64)
-    fpr, tpr, roc_thr = m.roc_curve(y, p)
-    precision, recall, pr_thr = m.precision_recall_curve(y, p)
-    scores = {
-        "auc": _auc(m.roc_auc_score, y, p),
-        "pr_auc": _auc(m.average_precision_score, y, p),
+    scores: dict[str, Any] = {
+        "auc": None,
+        "pr_auc": None,
         "f1": _r(m.f1_score(y, predicted, zero_division=0)),
         "log_loss": _r(m.log_loss(y, p, labels=[0, 1])),
         "accuracy": _r(m.accuracy_score(y, predicted)),
         "threshold": threshold,
     }
-    plots = {
-        "roc": _curve({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)}),
-        "precision_recall": _curve(
-            {"recall": recall, "precision": precision, "threshold": np.append(pr_thr, 1.0)}
-        ),
-        "confusion": _confusion(y, predicted, classes),
-    }
+    plots: dict[str, Any] = {"confusion": _confusion(y, predicted, classes)}
+    if len(np.unique(y)) < 2:  # ROC and precision-recall need both classes
+        log.warning(
+            "test split has a single class (%r): auc and pr_auc are null, no roc/precision_recall plots",
+            classes[int(y[0])],
+        )
+        return scores, plots
+    fpr, tpr, roc_thr = m.roc_curve(y, p)
+    precision, recall, pr_thr = m.precision_recall_curve(y, p)
+    scores["auc"] = _auc(m.roc_auc_score, y, p)
+    scores["pr_auc"] = _auc(m.average_precision_score, y, p)
+    plots["roc"] = _curve({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)})
+    plots["precision_recall"] = _curve(
+        {"recall": recall, "precision": precision, "threshold": np.append(pr_thr, 1.0)}
+    )
     return scores, plots
+
+
+def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
+    """Mean one-vs-rest AUC over the classes that have positives and negatives in ``y`` (else ``None``)."""
+    from sklearn import metrics as m
+
+    present = [k for k in range(len(classes)) if 0 < int((y == k).sum()) < len(y)]
+    absent = [classes[k] for k in range(len(classes)) if k not in present]
+    if absent:
+        log.warning(
+            "auc: classes %s have no one-vs-rest AUC on the test split; averaged without them", absent
+        )
+    if not present:
+        return None
+    return _r(np.mean([m.roc_auc_score(y == k, proba[:, k]) for k in present]))
 
 
 def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> tuple[dict, dict]:
@@ -99,8 +134,9 @@ def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> t
     proba = proba / proba.sum(axis=1, keepdims=True)
     predicted = proba.argmax(axis=1)
     scores = {
-        "auc": _auc(m.roc_auc_score, y, proba, multi_class="ovr", average="macro", labels=labels),
-        "f1": _r(m.f1_score(y, predicted, average="macro", labels=labels, zero_division=0)),
+        "auc": macro_ovr_auc(y, proba, classes),
+        # macro over the classes in the test split or its predictions (a class in neither is no evidence)
+        "f1": _r(m.f1_score(y, predicted, average="macro", zero_division=0)),
         "log_loss": _r(m.log_loss(y, proba, labels=labels)),
         "accuracy": _r(m.accuracy_score(y, predicted)),
     }
@@ -164,11 +200,10 @@ def evaluate(
     if params.task == "binary":
         scores, plots = binary_report(y.astype(np.int64), out, classes, params.evaluate.threshold)
     elif params.task == "multiclass":
-        if out.ndim == 1:  # multi:softmax gives the class index
-            out = np.eye(len(classes))[out.astype(np.int64)]
         scores, plots = multiclass_report(y.astype(np.int64), out, classes)
     else:
         scores, plots = regression_report(y.astype(np.float64), out)
+    scores = finite_metrics(scores)
     scores["rows"] = len(y)
     plots["importance"] = importance(booster, [f["name"] for f in metadata["features"]])
     return scores, plots

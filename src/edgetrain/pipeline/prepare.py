@@ -1,9 +1,10 @@
 """Stage ``prepare``: raw CSV drops -> validated, de-duplicated train/valid/test parquet + manifest.
 
-A row's split is a pure function of its content and ``seed``: the seeded 64-bit hash of the row
-(:func:`pandas.util.hash_pandas_object`) mapped to [0, 1) picks test, valid or train by the
-fractions in ``params.yaml``. A new drop therefore never moves an existing row to another split,
-and exact duplicates always land together (they are dropped anyway).
+A row's split is a pure function of its content and ``seed``: the 64-bit hash of the row
+(:func:`pandas.util.hash_pandas_object`) is mixed with a salt derived from ``seed`` (splitmix64), mapped
+to [0, 1) and picks test, valid or train by the fractions in ``params.yaml``. The seed enters for every
+dtype (``hash_pandas_object``'s own ``hash_key`` only affects text columns). A new drop therefore never
+moves an existing row to another split, and exact duplicates always land together (they are dropped anyway).
 """
 
 from __future__ import annotations
@@ -41,14 +42,32 @@ class Prepared:
     manifest: dict[str, Any]
 
 
-def hash_key(seed: int) -> str:
-    """The 16-character key ``hash_pandas_object`` wants, derived from ``seed``."""
-    return hashlib.sha256(f"edgetrain-split:{seed}".encode()).hexdigest()[:16]
+def seed_salt(seed: int) -> np.uint64:
+    """A 64-bit salt derived from ``seed`` (SHA-256, so nearby seeds give unrelated salts)."""
+    digest = hashlib.sha256(f"edgetrain-split:{seed}".encode()).digest()
+    return np.uint64(int.from_bytes(digest[:8], "little"))
+
+
+def mix64(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit flips about half the output bits (uint64, wraps)."""
+    x = values.astype(np.uint64, copy=True)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def row_hashes(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """Seeded 64-bit hash of each row's content; the seed changes it whatever the columns' dtypes."""
+    content = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return mix64(content ^ seed_salt(seed))
 
 
 def assign_splits(frame: pd.DataFrame, seed: int, valid_fraction: float, test_fraction: float) -> np.ndarray:
     """Split index per row (0 train, 1 valid, 2 test) from a seeded hash of the row's content."""
-    hashes = pd.util.hash_pandas_object(frame, index=False, hash_key=hash_key(seed)).to_numpy()
+    hashes = row_hashes(frame, seed)
     uniform = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
     split = np.zeros(len(frame), dtype=np.int8)
     split[uniform < test_fraction + valid_fraction] = 1
@@ -111,8 +130,9 @@ def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[
         categories = _plain(parts["train"][column])
         dtype = pd.CategoricalDtype(categories)
         for name, part in parts.items():
-            typed = part[column].astype(dtype)
-            unseen = int(typed.isna().sum() - part[column].isna().sum())
+            known = part[column].where(part[column].isin(categories))  # unseen in train -> missing
+            typed = known.astype(dtype)
+            unseen = int(known.isna().sum() - part[column].isna().sum())
             if unseen:
                 log.warning("%s: %d value(s) of %r not seen in train become missing", name, unseen, column)
             part[column] = typed
