@@ -326,7 +326,7 @@ def bench_pull(rows: int, days: int, repeats: int) -> dict:
 
 def bench_repro(origin: Path, repeats: int) -> dict:
     """Run the template pipeline in ``origin`` (data imported), then time ``dvc repro`` with nothing to do."""
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "uv.lock"):  # uv.lock is a dep of every stage
         if not (REPO / name).is_file():
             return {"error": f"{name} is missing from the template"}
         shutil.copy(REPO / name, origin / name)

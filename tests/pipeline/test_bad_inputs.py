@@ -302,20 +302,20 @@ def test_infinite_or_out_of_range_number_is_named(make_project, frame_for, capsy
 
 
 @pytest.mark.parametrize(
-    ("content", "line_no"),
+    ("content", "line_no", "column"),
     [
-        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,"b,1,0\n0.3,4,c,2,1\n0.4,5,"d""e",3,0\n', 3),
-        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b,1,0\n0.3,4,"c,2,1\n', 4),
-        ('x1,x2,kind,extra,y\n0.1,2,a,"0,1\n0.2,3,b,1,0\n', 2),  # in a column params do not name
+        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,"b,1,0\n0.3,4,c,2,1\n0.4,5,"d""e",3,0\n', 3, "kind"),
+        ('x1,x2,kind,extra,y\n0.1,2,a,0,1\n0.2,3,b,1,0\n"0.3,4,c,2,1\n', 4, "x1"),
+        ('x1,x2,kind,extra,y\n0.1,2,"a,b",0,1\n0.2,3,b,"1,0\n', 3, "extra"),  # a column params do not name
     ],
     ids=["swallows-lines", "last-line", "unused-column"],
 )
-def test_unbalanced_quote_names_the_line(binary, capsys, content, line_no) -> None:
+def test_unbalanced_quote_names_the_line(binary, capsys, content, line_no, column) -> None:
     binary.write_drop("2024-01-03.csv", content)
     assert binary.cli("prepare") == 3
     line = error_line(capsys)
     assert "2024-01-03.csv: corrupt CSV: " in line
-    assert f'line {line_no} has an unbalanced quote (")' in line
+    assert f'line {line_no} has an unbalanced quote (") in column {column!r}' in line
     assert_nothing_written(binary)
 
 
@@ -332,3 +332,14 @@ def test_edge_config_typo_fails_every_stage(binary, capsys) -> None:
         line = error_line(capsys)
         assert f"{binary.edge}: storage.raw_containr: unknown key" in line
     assert not (binary.root / "artifacts").exists()
+
+
+def test_blank_category_is_a_missing_value(binary) -> None:
+    """Blank and ``NA`` cells in a categorical feature are missing, not categories named '' or 'NA'."""
+    rows = "".join(f"0.{i},{i},{kind},{i},{i % 2}\n" for i, kind in enumerate(["", "NA", "a", "b"] * 3))
+    binary.write_drop("2024-01-03.csv", "x1,x2,kind,extra,y\n" + rows)
+    assert binary.cli("prepare") == 0
+    manifest = json.loads((binary.prepared / "manifest.json").read_text())
+    assert manifest["features"][0]["categories"] == ["a", "b", "c"]
+    parts = [pd.read_parquet(binary.prepared / f"{n}.parquet") for n in ("train", "valid", "test")]
+    assert sum(int(p["kind"].isna().sum()) for p in parts) == 6

@@ -8,6 +8,7 @@ cell in a numeric feature is a missing value (XGBoost handles those), whatever t
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from pathlib import Path
@@ -111,11 +112,28 @@ def _check_quotes(path: Path) -> None:
         if not any(b'"' in chunk for chunk in iter(lambda: handle.read(_CHUNK_BYTES), b"")):
             return  # the common case: no quotes at all, checked at C speed
         handle.seek(0)
+        header: list[str] = []
         for number, line in enumerate(handle, start=1):
             if line.count(b'"') % 2:
-                raise _corrupt(
-                    path, f'line {number} has an unbalanced quote (") - a quoted value must end on its line'
-                )
+                field = _open_quote_field(line)
+                where = f" in column {header[field]!r}" if field < len(header) else ""
+                quote = f'line {number} has an unbalanced quote (")'
+                raise _corrupt(path, f"{quote}{where}: a quoted value must end on its line")
+            if number == 1:
+                header = next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+
+
+def _open_quote_field(line: bytes) -> int:
+    """Index of the field where the quote left open at the end of ``line`` starts."""
+    field = start = 0
+    inside = False
+    for char in line:
+        if char == ord('"'):
+            inside = not inside
+            start = field if inside else start
+        elif char == ord(",") and not inside:
+            field += 1
+    return start
 
 
 def _parse_error(path: Path, exc: Exception, header: list[str] | None = None) -> DataError:
@@ -145,7 +163,9 @@ def _read_csv(path: Path, wanted: list[str], data: DataParams) -> pd.DataFrame:
     # C reader pads short rows with NaN). It is used directly: pandas' pyarrow engine fails to cast an
     # integer column with a blank cell when any dtype is given; arrow's own conversion gives float + NaN.
     convert = pa_csv.ConvertOptions(
-        column_types=dict.fromkeys(data.categorical, pa.string()), include_columns=wanted
+        column_types=dict.fromkeys(data.categorical, pa.string()),
+        include_columns=wanted,
+        strings_can_be_null=True,  # a blank or NA category is missing, as in a numeric column
     )
     try:
         table = pa_csv.read_csv(path, convert_options=convert)
