@@ -169,9 +169,9 @@ def test_edge_config_is_not_a_dep(stages) -> None:
 
 
 PLOTS_BY_TASK = {
-    "binary": {"roc", "precision_recall", "confusion", "importance"},
-    "multiclass": {"confusion", "importance"},
-    "regression": {"residuals", "importance"},
+    "binary": {"roc", "precision_recall", "confusion", "residuals", "importance"},
+    "multiclass": {"roc", "precision_recall", "confusion", "residuals", "importance"},
+    "regression": {"confusion", "residuals", "importance"},
 }
 
 

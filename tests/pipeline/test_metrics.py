@@ -60,7 +60,7 @@ def test_single_class_test_split_writes_null_ranking_metrics(make_project, frame
     assert metrics["auc"] is None
     assert metrics["pr_auc"] is None
     assert math.isfinite(metrics["accuracy"])
-    assert {p.stem for p in project.plots.iterdir()} == {"confusion", "importance"}
+    assert {p.stem for p in project.plots.iterdir()} == {"confusion", "residuals", "importance"}
     assert "test split has a single class (1)" in caplog.text
 
 

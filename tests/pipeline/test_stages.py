@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -17,10 +18,11 @@ CONTRACT_KEYS = [
     "format", "model_file", "task", "target", "features", "classes", "rows",
     "best_iteration", "data_version", "params", "xgboost_version",
 ]  # fmt: skip
+CURVES = {"roc.json", "precision_recall.json"}
 PLOTS = {
-    "binary": {"roc.json", "precision_recall.json", "confusion.json", "importance.json"},
-    "multiclass": {"confusion.json", "importance.json"},
-    "regression": {"residuals.json", "importance.json"},
+    "binary": CURVES | {"confusion.json", "residuals.json", "importance.json"},
+    "multiclass": CURVES | {"confusion.json", "residuals.json", "importance.json"},
+    "regression": {"confusion.json", "residuals.json", "importance.json"},
 }
 DATA_DVC = """\
 md5: 0123
@@ -204,3 +206,35 @@ def test_seed_keeps_rows_in_place_across_drops(frame_for) -> None:
         before = prepare_mod.assign_splits(frame, seed, 0.15, 0.15)
         grown = pd.concat([frame, frame_for("regression", rows=200, seed=5)[["x1", "x2", "y"]]])
         assert np.array_equal(prepare_mod.assign_splits(grown, seed, 0.15, 0.15)[:300], before)
+
+
+def test_multiclass_curves_and_calibration(make_project) -> None:
+    """Multiclass gets micro-averaged ROC / PR curves and accuracy-vs-confidence residuals."""
+    project = make_project("multiclass")
+    for stage in ("prepare", "train", "evaluate"):
+        assert project.cli(stage) == 0
+    metrics = json.loads(project.metrics.read_text())
+    roc = json.loads((project.plots / "roc.json").read_text())["roc"]
+    assert (roc[0]["fpr"], roc[-1]["fpr"], roc[-1]["tpr"]) == (0.0, 1.0, 1.0)
+    area = sum((b["fpr"] - a["fpr"]) * (a["tpr"] + b["tpr"]) / 2 for a, b in itertools.pairwise(roc))
+    assert area > 0.85  # a learnable target ranks well over every (row, class) pair
+    residuals = json.loads((project.plots / "residuals.json").read_text())["residuals"]
+    assert sum(r["count"] for r in residuals) == metrics["rows"]
+    assert all(1 / 3 <= r["prediction_mean"] <= 1 for r in residuals)  # top-class confidence
+    accuracy = (
+        sum(r["count"] * (r["prediction_mean"] + r["residual_mean"]) for r in residuals) / metrics["rows"]
+    )
+    assert accuracy == pytest.approx(metrics["accuracy"], abs=1e-4)
+
+
+def test_regression_confusion_is_by_decile(make_project) -> None:
+    project = make_project("regression")
+    for stage in ("prepare", "train", "evaluate"):
+        assert project.cli(stage) == 0
+    cells = json.loads((project.plots / "confusion.json").read_text())["confusion"]
+    names = sorted({c["actual"] for c in cells})
+    assert len(names) == 10
+    assert [n[:2] for n in names] == [f"{i:02d}" for i in range(1, 11)]
+    assert sum(c["count"] for c in cells) == json.loads(project.metrics.read_text())["rows"]
+    on_diagonal = sum(c["count"] for c in cells if c["actual"] == c["predicted"])
+    assert on_diagonal > sum(c["count"] for c in cells) / 2  # r2 > 0.8: mostly the right decile

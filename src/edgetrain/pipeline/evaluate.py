@@ -7,13 +7,16 @@ never as NaN; the registry's gate treats a ``null`` primary metric as missing. M
 macro average of one-vs-rest AUC over the classes present in the test split (a rare class seen only in
 train has no positives there, so its one-vs-rest AUC is undefined); multiclass ``f1`` is the macro over
 the classes in the test split or its predictions. Plots are aggregates only, never per-row data: ROC and
-precision-recall curves (at most 201 points, binary), confusion counts (classifiers), binned residuals
-(regression) and feature importance (gain, every task).
+precision-recall curves (at most 201 points; multiclass: micro-averaged one-vs-rest), confusion counts
+(regression: deciles of the target, actual vs predicted), residuals (observed - predicted) per decile of the
+prediction (binary: P(class 1) vs the observed rate; multiclass: top-class confidence vs accuracy) and
+feature importance (gain). Every task writes the same files, except the curves for regression.
 """
 
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ DEFAULT_TEST = Path("artifacts/prepared/test.parquet")
 DEFAULT_METRICS = Path("artifacts/metrics.json")
 DEFAULT_PLOTS_DIR = Path("artifacts/plots")
 MAX_CURVE_POINTS = 201
+BINS = 10  # deciles of the prediction (residuals) and of the regression target (confusion)
 DIGITS = 6
 
 
@@ -93,22 +97,33 @@ def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: f
         "accuracy": _r(m.accuracy_score(y, predicted)),
         "threshold": threshold,
     }
-    plots: dict[str, Any] = {"confusion": _confusion(y, predicted, classes)}
+    plots: dict[str, Any] = {
+        "confusion": _confusion(y, predicted, classes),
+        "residuals": residual_bins(p, y.astype(np.float64)),  # observed rate - mean P(class 1)
+    }
     if len(np.unique(y)) < 2:  # ROC and precision-recall need both classes
         log.warning(
             "test split has a single class (%r): auc and pr_auc are null, no roc/precision_recall plots",
             classes[int(y[0])],
         )
         return scores, plots
-    fpr, tpr, roc_thr = m.roc_curve(y, p)
-    precision, recall, pr_thr = m.precision_recall_curve(y, p)
     scores["auc"] = _auc(m.roc_auc_score, y, p)
     scores["pr_auc"] = _auc(m.average_precision_score, y, p)
-    plots["roc"] = _curve({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)})
-    plots["precision_recall"] = _curve(
-        {"recall": recall, "precision": precision, "threshold": np.append(pr_thr, 1.0)}
-    )
-    return scores, plots
+    return scores, plots | curves(y, p)
+
+
+def curves(y: np.ndarray, score: np.ndarray) -> dict[str, list[dict[str, float]]]:
+    """ROC and precision-recall curves (at most MAX_CURVE_POINTS each) for 0/1 labels ``y``."""
+    from sklearn import metrics as m
+
+    fpr, tpr, roc_thr = m.roc_curve(y, score)
+    precision, recall, pr_thr = m.precision_recall_curve(y, score)
+    return {
+        "roc": _curve({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(roc_thr, 1.0)}),
+        "precision_recall": _curve(
+            {"recall": recall, "precision": precision, "threshold": np.append(pr_thr, 1.0)}
+        ),
+    }
 
 
 def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
@@ -140,11 +155,17 @@ def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> t
         "log_loss": _r(m.log_loss(y, proba, labels=labels)),
         "accuracy": _r(m.accuracy_score(y, predicted)),
     }
-    return scores, {"confusion": _confusion(y, predicted, classes)}
+    onehot = np.eye(len(classes))[y]  # micro-averaged one-vs-rest curves: every (row, class) pair
+    plots = {
+        "confusion": _confusion(y, predicted, classes),
+        # accuracy - mean confidence per decile of the top class's probability
+        "residuals": residual_bins(proba.max(axis=1), (predicted == y).astype(np.float64)),
+    }
+    return scores, plots | curves(onehot.ravel(), proba.ravel())
 
 
-def regression_report(y: np.ndarray, pred: np.ndarray, bins: int = 10) -> tuple[dict, dict]:
-    """RMSE, MAE, R2 and residual (actual - predicted) quantiles per decile of the prediction."""
+def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict, dict]:
+    """RMSE, MAE, R2; residuals per decile of the prediction; counts of actual vs predicted deciles."""
     from sklearn import metrics as m
 
     scores = {
@@ -152,7 +173,20 @@ def regression_report(y: np.ndarray, pred: np.ndarray, bins: int = 10) -> tuple[
         "mae": _r(m.mean_absolute_error(y, pred)),
         "r2": _r(m.r2_score(y, pred)) if len(y) > 1 else 0.0,
     }
-    frame = pd.DataFrame({"pred": pred, "residual": y - pred})
+    edges = np.unique(np.quantile(y, np.linspace(0, 1, BINS + 1)))
+    names = [f"{i + 1:02d}: {lo:.4g} to {hi:.4g}" for i, (lo, hi) in enumerate(pairwise(edges))]
+    names = names or [f"01: {edges[0]:.4g}"]  # a constant target: one bin
+
+    def decile(values: np.ndarray) -> np.ndarray:
+        return np.searchsorted(edges[1:-1], values, side="right")
+
+    plots = {"residuals": residual_bins(pred, y), "confusion": _confusion(decile(y), decile(pred), names)}
+    return scores, plots
+
+
+def residual_bins(pred: np.ndarray, observed: np.ndarray, bins: int = BINS) -> list[dict[str, Any]]:
+    """Residual (observed - predicted) mean and quantiles per decile of the prediction."""
+    frame = pd.DataFrame({"pred": pred, "residual": observed - pred})
     frame["bin"] = pd.qcut(frame["pred"].rank(method="first"), min(bins, len(frame)), labels=False)
     rows = []
     for index, group in frame.groupby("bin", sort=True):
@@ -168,7 +202,7 @@ def regression_report(y: np.ndarray, pred: np.ndarray, bins: int = 10) -> tuple[
                 "residual_p90": _r(q90),
             }
         )
-    return scores, {"residuals": rows}
+    return rows
 
 
 def importance(booster: Any, features: list[str]) -> list[dict[str, Any]]:
