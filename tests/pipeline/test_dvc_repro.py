@@ -113,3 +113,34 @@ def test_dvc_repro_validates_edge_config(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert "edgetrain: error: config/edge.yaml: storage.raw_containr: unknown key" in run.stderr
     assert not (repo / "artifacts" / "prepared").exists()
+
+
+POISONING_PATHS = (
+    "src/edgetrain/cli.py",
+    "src/edgetrain/pipeline/cli.py",
+    "src/edgetrain/storage/api_pin.py",
+    "src/edgetrain_stackhub.pth",
+    "uv.lock",
+)
+
+
+def test_entry_code_and_lock_change_every_stage_hash(tmp_path: Path) -> None:
+    """Issue 8: editing the entry point, the start-up hook or uv.lock invalidates every stage (and so
+    every run-cache entry keyed on the old hashes); reverting the edit makes them up to date again."""
+    repo = make_repo(tmp_path / "trust", "binary")
+    assert dvc(repo, "repro").returncode == 0
+    originals = {name: (repo / name).read_bytes() for name in POISONING_PATHS}
+    for name, original in originals.items():
+        (repo / name).write_bytes(original + b"\n")
+    status = dvc(repo, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    changed = json.loads(status.stdout)
+    assert set(changed) == {"prepare", "train", "evaluate"}
+    for stage in changed.values():
+        deps = next(entry["changed deps"] for entry in stage if "changed deps" in entry)
+        assert {name: deps.get(name) for name in POISONING_PATHS} == dict.fromkeys(
+            POISONING_PATHS, "modified"
+        )
+    for name, original in originals.items():
+        (repo / name).write_bytes(original)
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
