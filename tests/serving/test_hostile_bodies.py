@@ -185,3 +185,17 @@ def test_index_must_be_an_array(binary_server: tuple[TrainedModel, Server]) -> N
     assert_error(post(server, body), 422, "bad_shape", ["'index'"])
     body = orjson.dumps({"columns": list(GOOD), "data": [["M", 1, 2, 3]], "index": ["a"]})
     assert post(server, body).status_code == 200
+
+
+def test_stripping_strings_stays_linear(default_server: tuple[TrainedModel, Server]) -> None:
+    """Brackets over the bound, then 8 MB of escaped quotes in an unterminated string: a string-stripping
+    scan that retried from every quote would take hours (bounded here by the client timeout)."""
+    _, server = default_server
+    body = b"[" * 20_000 + b'"' + b'\\"' * 4_000_000
+    assert_error(post(server, body), 422, "too_many_rows", ["10000 rows"])
+
+
+def test_many_strings_are_refused_by_count(default_server: tuple[TrainedModel, Server]) -> None:
+    _, server = default_server
+    body = b"[" + b'"a",' * (4 * MiB - 2) + b'"a"]'
+    assert_error(post(server, body), 422, "too_many_values", ["strings"])
