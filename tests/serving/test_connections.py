@@ -154,3 +154,20 @@ def test_parser_errors_are_json(guarded_server: tuple[TrainedModel, Server], req
     assert answer.status == 400
     assert answer.error()["code"] == "bad_http_request"
     assert answer.headers["connection"] == "close"
+
+
+def test_unread_body_is_not_drained(guarded_server: tuple[TrainedModel, Server]) -> None:
+    """A 404 answered before the body is read: the connection closes instead of reading a trickle for ever."""
+    _, server = guarded_server
+    with connect(server.url, timeout=5) as sock:
+        head = HEAD.replace("/score", "/nope").format(n=1_000_000)
+        sock.sendall(head.encode() + b"[" * 100)
+        answer = read_answer(sock)
+        assert answer is not None
+        assert answer.status == 404
+        assert answer.error()["code"] == "not_found"
+        for _ in range(20):  # a slow trickle; the server must have closed well before it ends
+            if not send_quietly(sock, b" "):
+                break
+            time.sleep(0.05)
+        assert closed_by_server(sock)

@@ -9,7 +9,11 @@ This subclass, selected with ``uvicorn.run(http=...)``:
   it answers 431 and closes;
 * gives each request head ``EDGETRAIN_HEADER_TIMEOUT`` seconds from the connection's start or the
   request's first byte: a partial head then gets 408, a connection that sent nothing is closed silently;
-* answers a request the parser refuses (malformed request line, bad header) with the JSON error shape.
+* answers a request the parser refuses (malformed request line, bad header) with the JSON error shape;
+* closes the connection when a response is sent before the request body was read to its end.
+
+It subclasses uvicorn internals (``HttpToolsProtocol``, pinned in ``requirements.lock``); the tests in
+``tests/serving/test_connections.py`` exercise every override against a real server process.
 
 Keep-alive idling is uvicorn's ``timeout_keep_alive`` (``EDGETRAIN_KEEP_ALIVE_TIMEOUT``); body size and
 time are enforced by the application (:mod:`.body`), which reads the body as it arrives.
@@ -95,6 +99,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head, self._head_bytes, self._head_tail = True, 0, b""
+
+    def on_response_complete(self) -> None:
+        # The application answered without reading the whole body (a 404, a 405, a refusal): close rather
+        # than drain the rest, which a client could trickle in for ever.
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.close()
+        super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
