@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -64,8 +65,16 @@ def closed_by_server(sock: socket.socket) -> bool:
         return False
 
 
+def answered(sock: socket.socket) -> bool:
+    """True when the server has written something (or closed): stop sending, read the answer."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
 def send_quietly(sock: socket.socket, data: bytes) -> bool:
-    """sendall, returning False (instead of raising) when the server already closed the connection."""
+    """sendall, returning False (instead of raising) when the server already answered or closed."""
+    if answered(sock):
+        return False
     try:
         sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError, TimeoutError):
