@@ -132,3 +132,35 @@ def test_internal_error_is_json_without_trace(
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     assert ready == 200
+
+
+def test_unexpected_error_is_logged_once_and_not_reraised(
+    binary_model: TrainedModel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette's last-resort handler re-raises, so uvicorn logged the trace a second time: no longer."""
+    import asyncio
+    import logging
+
+    from edgetrain.serving.scoring_server.app import create_app
+    from edgetrain.serving.scoring_server.model import Predictor
+
+    def broken(self: Predictor, matrix: np.ndarray) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Predictor, "predict", broken)
+    app = create_app(Settings(model_dir=binary_model.context / "model"))
+    body = [{"type": "L", "air_temperature_k": 301.0, "torque_nm": 3.0, "tool_wear_min": 5}]
+
+    async def exercise() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+            async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as client:
+                return await client.post("/score", json=body)
+
+    with caplog.at_level(logging.INFO):
+        response = asyncio.run(exercise())
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    traced = [r for r in caplog.records if r.exc_info]
+    assert len(traced) == 1
+    assert "boom" in traced[0].getMessage()

@@ -33,6 +33,9 @@ def main() -> int:
         log_level=settings.log_level,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.graceful_timeout,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # seconds, float is fine
+        http=f"{__package__}.protocol:GuardedHttpToolsProtocol",
+        ws="none",
         server_header=False,
         proxy_headers=False,
     )

@@ -20,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import unprocessable
+from .errors import show, unprocessable
 from .payload import Columns
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Smallest magnitude that rounds to infinity in float32 (halfway between FLOAT32_MAX and 2**128): every
+#: literal below it, such as ``3.4028235e38`` (FLOAT32_MAX as float32 prints it), is a finite float32.
+FLOAT32_LIMIT = 2.0**128 * (1 - 2.0**-25)
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
@@ -61,11 +64,6 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _numeric(spec: FeatureSpec, values: Sequence[Any]) -> np.ndarray:
     if not _NUMBER_TYPES.issuperset(map(type, values)):
         for row, value in enumerate(values):
@@ -73,7 +71,7 @@ def _numeric(spec: FeatureSpec, values: Sequence[Any]) -> np.ndarray:
                 raise unprocessable(
                     "wrong_type",
                     f"column {spec.name!r}, row {row}: expected a number or null, "
-                    f"got {_type_name(value)} {_show(value)}",
+                    f"got {_type_name(value)} {show(value)}",
                 )
     try:
         column = np.array(values, dtype=np.float64)
@@ -81,12 +79,12 @@ def _numeric(spec: FeatureSpec, values: Sequence[Any]) -> np.ndarray:
         column = np.array(
             [float("inf") if isinstance(v, int) and abs(v) > 1e300 else v for v in values], dtype=np.float64
         )
-    too_big = np.abs(column) > FLOAT32_MAX
+    too_big = np.abs(column) >= FLOAT32_LIMIT
     if too_big.any():
         row = int(np.flatnonzero(too_big)[0])
         raise unprocessable(
             "out_of_range",
-            f"column {spec.name!r}, row {row}: {_show(values[row])} is outside the float32 range the model "
+            f"column {spec.name!r}, row {row}: {show(values[row])} is outside the float32 range the model "
             "takes (infinite values are rejected; send null for a missing value)",
         )
     return column
@@ -111,14 +109,14 @@ def _categorical(spec: FeatureSpec, values: Sequence[Any], unknown_as_missing: b
                 if not unknown_as_missing:
                     raise unprocessable(
                         "unknown_category",
-                        f"column {spec.name!r}, row {row}: unknown category {_show(value)} (known: {known})",
+                        f"column {spec.name!r}, row {row}: unknown category {show(value)} (known: {known})",
                     )
                 code = float("nan")
             else:
                 raise unprocessable(
                     "wrong_type",
                     f"column {spec.name!r}, row {row}: expected one of the categories ({known}) or null, "
-                    f"got {_type_name(value)} {_show(value)}",
+                    f"got {_type_name(value)} {show(value)}",
                 )
         result.append(code)
     return result

@@ -7,16 +7,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from .matrix import FLOAT32_LIMIT, FeatureSpec
 from .model import ModelSchema
+from .settings import Settings
 
 
-def _feature_schema(entry: dict[str, Any]) -> dict[str, Any]:
-    if entry.get("dtype") == "category":
+def _feature_schema(spec: FeatureSpec, unknown_as_missing: bool) -> dict[str, Any]:
+    """Exactly what the server accepts for one feature (see :mod:`.matrix`)."""
+    if not spec.categorical:
         return {
-            "enum": [*list(entry.get("categories") or []), None],
-            "description": "category; null = missing",
+            "type": ["number", "null"],
+            "exclusiveMinimum": -FLOAT32_LIMIT,
+            "exclusiveMaximum": FLOAT32_LIMIT,
+            "description": "number within the float32 range; null = missing",
         }
-    return {"type": ["number", "null"], "description": "number; null = missing"}
+    if unknown_as_missing:
+        kinds = ["string", "null"] if spec.string_categories else ["string", "number", "null"]
+        return {"type": kinds, "description": "category (unknown ones are scored as missing); null = missing"}
+    accepted = [value for value in spec.codes if value is not None]
+    return {"enum": [*accepted, None], "description": "category; null = missing"}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -26,44 +35,47 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
-def score_openapi(schema: ModelSchema) -> dict[str, Any]:
-    """``openapi_extra`` for the score route."""
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def score_openapi(schema: ModelSchema, settings: Settings) -> dict[str, Any]:
+    """``openapi_extra`` for the score route: the body schema is as strict as the server, no looser."""
     names = list(schema.feature_names)
-    record = {
-        "type": "object",
-        "properties": {e["name"]: _feature_schema(e) for e in schema.metadata["features"]},
-        "required": names,
-        "additionalProperties": False,
-    }
-    split = {
-        "type": "object",
-        "properties": {
-            "columns": {"type": "array", "items": {"type": "string", "enum": names}},
-            "data": {"type": "array", "items": {"type": "array"}, "minItems": 1},
-            "index": {"type": "array"},
+    n = len(names)
+    unknown_as_missing = settings.unknown_category == "missing"
+    values = [_feature_schema(spec, unknown_as_missing) for spec in schema.specs]
+    record = _closed(dict(zip(names, values, strict=True)), names)
+    rows = {"minItems": 1, "maxItems": settings.max_rows}
+    split = _closed(
+        {
+            "columns": {
+                "type": "array",
+                "prefixItems": [{"const": name} for name in names],
+                "minItems": n,
+                "maxItems": n,
+                "description": "the model's features, in this order",
+            },
+            "data": {
+                "type": "array",
+                "items": {"type": "array", "prefixItems": values, "minItems": n, "maxItems": n},
+                **rows,
+            },
+            "index": {"type": "array", "description": "ignored"},
         },
-        "required": ["columns", "data"],
-    }
-    records = {"type": "array", "items": record, "minItems": 1}
+        ["columns", "data"],
+    )
+    records = {"type": "array", "items": record, **rows}
     example = {
         "columns": names,
-        "data": [
-            [
-                (e.get("categories") or [None])[0] if e.get("dtype") == "category" else 0.0
-                for e in schema.metadata["features"]
-            ]
-        ],
+        "data": [[(spec.categories or [None])[0] if spec.categorical else 0.0 for spec in schema.specs]],
     }
     body = {
         "oneOf": [
             records,
             split,
-            {
-                "type": "object",
-                "properties": {"input_data": {"oneOf": [split, records]}},
-                "required": ["input_data"],
-            },
-            {"type": "object", "properties": {"data": records}, "required": ["data"]},
+            _closed({"input_data": {"oneOf": [split, records]}}, ["input_data"]),
+            _closed({"data": records}, ["data"]),
             record,
         ]
     }
@@ -94,11 +106,15 @@ def score_openapi(schema: ModelSchema) -> dict[str, Any]:
                 "description": "predictions, one per row",
                 "content": {"application/json": {"schema": response}},
             },
-            "400": _error_response("malformed JSON, NaN/Infinity"),
-            "413": _error_response("body larger than EDGETRAIN_MAX_BODY_BYTES"),
-            "415": _error_response("Content-Type is not application/json"),
-            "422": _error_response("wrong columns, types, unknown category, empty batch, too many rows"),
-            "503": _error_response("model not loaded yet"),
+            "400": _error_response("malformed JSON, NaN/Infinity, bad gzip"),
+            "408": _error_response("body not received within EDGETRAIN_BODY_TIMEOUT"),
+            "413": _error_response("body (or decompressed body) larger than EDGETRAIN_MAX_BODY_BYTES"),
+            "415": _error_response("Content-Type not JSON, or Content-Encoding other than gzip"),
+            "422": _error_response(
+                "wrong, repeated or misordered columns, wrong types, unknown category, empty batch, "
+                "too many rows or values"
+            ),
+            "503": _error_response("model not loaded yet, or EDGETRAIN_MAX_CONCURRENT_SCORES in progress"),
         },
     }
 
