@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.image.conftest import SOURCE, Project, base_image, committed_project, edgetrain, registry_module
+from tests.image.helpers import SOURCE, Project, committed_project, edgetrain, load_rehearsal
 from tests.serving.helpers import READY_TIMEOUT, records, serve_context
 
 from edgetrain.serving.dockerfile import HEALTHCHECK_PROBE, USER_ID
@@ -27,6 +27,8 @@ from edgetrain.serving.package import DATA_SUFFIXES
 from edgetrain.storage.azurite import free_port
 
 log = logging.getLogger(__name__)
+base_image = load_rehearsal("base_image")
+registry_module = load_rehearsal("registry")
 REPOSITORY = "edgetrain-scoring"
 RUN_TIMEOUT = 120
 
