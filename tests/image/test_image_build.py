@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.image.helpers import SOURCE, Project, committed_project, edgetrain, load_rehearsal
+from tests.image.helpers import COMMIT_EPOCH, SOURCE, Project, committed_project, edgetrain, load_rehearsal
 from tests.serving.helpers import READY_TIMEOUT, records, serve_context
 
 from edgetrain.serving.dockerfile import HEALTHCHECK_PROBE, USER_ID
@@ -120,6 +120,7 @@ def test_labels_healthcheck_and_user_in_the_registry(release: Release) -> None:
     assert labels["org.opencontainers.image.source"] == SOURCE
     assert labels["org.opencontainers.image.revision"] == release.project.commit
     assert labels["io.edgetrain.model.version"] == "3"
+    assert labels["org.opencontainers.image.created"] == "2024-01-02T03:04:05Z"
     assert "io.buildah.version" not in labels
     raw = subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--raw", "--config", f"docker://{release.reference}"],
@@ -182,6 +183,10 @@ def test_no_data_and_only_the_context_in_app(pulled: tuple[Buildah, str], releas
         assert not (root / "wheelhouse").exists()
         assert not (root / "etc" / "pip.conf").exists()
         assert not list((root / "root").glob(".cache/pip*"))
+        # Timestamps are the commit's, not the build's: file times and the account's password-change day.
+        assert (root / "app" / "model" / "model.ubj").stat().st_mtime == COMMIT_EPOCH
+        shadow = dict(line.split(":", 1) for line in (root / "etc" / "shadow").read_text().splitlines())
+        assert shadow["scoring"].split(":")[1] == str(COMMIT_EPOCH // 86400)
     finally:
         storage.run(["umount", container], 120, "unmount the container")
 
