@@ -86,7 +86,7 @@ def rootfs_tarball(cache: Path = CACHE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="base-", dir=cache) as tmp:
         partial = Path(tmp) / tarball.name
-        argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet"]
+        argv = ["mmdebstrap", "--variant=minbase", "--mode=auto", "--format=tar", "--quiet"]
         argv += [f"--include={','.join(PACKAGES)}"]
         argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES]
         argv += [f"--customize-hook={hook}" for hook in HOOKS]
