@@ -47,6 +47,8 @@ def test_source_url_prefers_github_actions_then_origin(tmp_path: Path) -> None:
     assert source_url(tmp_path, {}) is None  # not a git checkout: no origin, no label
     with pytest.raises(EdgetrainError, match="GITHUB_SERVER_URL"):
         source_url(tmp_path, {"GITHUB_SERVER_URL": "/srv/git", "GITHUB_REPOSITORY": "octo/repo"})
+    with pytest.raises(EdgetrainError, match="GITHUB_REPOSITORY"):
+        source_url(tmp_path, {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "/srv/git/r"})
     with pytest.raises(EdgetrainError, match="--source-url"):
         source_url(tmp_path, {}, explicit="/srv/git/repo")
 
