@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.registry.conftest import real_auc
 
 from edgetrain.cli import main
 from edgetrain.registry.local import LocalRegistry
@@ -131,17 +132,18 @@ def test_registering_an_older_commit_checks_its_lock(
 def test_quality_gate_refuses_worse_candidate_unless_forced(
     model_repo: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    production = real_auc(model_repo.model_bytes(3), 0)  # production's score on the candidates' split
     model_repo.release(auc=0.90)
     assert register(model_repo) == 0
     assert run(model_repo, "models", "promote", "1") == 0
-    model_repo.release(rounds=4, auc=0.895, message="slightly worse, within tolerance")
+    model_repo.release(rounds=4, auc=round(production - 0.005, 6), message="slightly worse, within tolerance")
     assert register(model_repo) == 0
     model_repo.release(rounds=5, auc=0.80, message="worse")
     capsys.readouterr()
     assert register(model_repo) == 5
     err = capsys.readouterr().err
     assert "candidate auc=0.8" in err
-    assert "production v1 auc=0.9" in err
+    assert f"production v1 auc={production:.6g}" in err
     assert register(model_repo, "--force") == 2
     assert "--reason" in capsys.readouterr().err
     assert [p.name for p in versions(model_repo)] == ["1", "2"]

@@ -22,6 +22,7 @@ from edgetrain.config.params import Params
 from edgetrain.errors import ConfigError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import Candidate, ModelVersion, Registry
+from edgetrain.registry.baseline import check_test_split, production_baseline
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
 log = logging.getLogger(__name__)
@@ -144,17 +145,25 @@ def register(
     reason: str | None = None,
 ) -> Outcome:
     extra = {"forced": "true", "force_reason": reason} if force and reason else None
-    candidate, lineage, _ = prepare(repo, ref, env, extra)
+    candidate, lineage, params = prepare(repo, ref, env, extra)
     existing = registry.find(lineage.git_commit, lineage.model_md5)
     if existing is not None:
         log.info("commit %s is already version %s; nothing to do", lineage.git_commit[:12], existing.version)
         return Outcome(existing, False, None, lineage)
+    production = registry.production()
+    baseline = None
+    if production is not None:
+        committed_lock = _committed(repo, lineage.git_commit, LOCK_PATH).decode("utf-8")
+        test_split = check_test_split(repo, committed_lock, lineage.git_commit)
+        baseline = production_baseline(registry, production, params, test_split)
     result = gate.compare(
         metric=lineage.primary_metric,
         candidate=lineage.primary_value,
-        production=registry.production(),
+        production=production,
+        current=baseline.value if baseline else None,
         higher_is_better=lineage.higher_is_better,
         tolerance=tolerance,
+        note=baseline.note if baseline else "",
     )
     gate.enforce(result, force=force, reason=reason)
     version, created = registry.create(candidate)
