@@ -71,8 +71,25 @@ def open_registry(args: argparse.Namespace) -> tuple[Registry, EdgeConfig]:
         return AzureMLRegistry(cfg.azureml), cfg
     from edgetrain.registry.local import LocalRegistry
 
-    root = args.registry_dir or os.environ.get(REGISTRY_DIR_ENV) or cfg.registry.local_path
+    root = (
+        args.registry_dir
+        or os.environ.get(REGISTRY_DIR_ENV)
+        or project_path(_config_path(args), cfg.registry.local_path)
+    )
     return LocalRegistry(Path(root), cfg.azureml.model_name), cfg
+
+
+def project_path(config: Path, value: str) -> Path:
+    """``registry.local_path`` resolved: ``~`` expanded, a relative path taken inside the project.
+
+    The project is the folder holding ``config/edge.yaml``'s ``config/`` folder, so every fork (and
+    every clone) keeps its own registry, whatever the working directory.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    folder = config.resolve().parent
+    return (folder.parent if folder.name == "config" else folder) / path
 
 
 def _register(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from edgetrain.errors import ConfigError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import Candidate, ModelVersion, Registry
 from edgetrain.registry.baseline import check_test_split, production_baseline
+from edgetrain.registry.errors import IntegrityError
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,30 @@ def resolve_commit(repo: Path, ref: str) -> GitInfo:
     head = _git(repo, "rev-parse", "HEAD").stdout.strip()
     message = _git(repo, "log", "-1", "--format=%B", commit).stdout
     return GitInfo(commit=commit, branch=branch if head == commit else None, message=message)
+
+
+#: What a ``dvc repro`` run changes that git tracks (artifacts/model and artifacts/prepared are ignored).
+RUN_PATHS = (LOCK_PATH, "dvc.yaml", PARAMS_PATH, DATA_DVC_PATH, "artifacts")
+
+
+def uncommitted(repo: Path, paths: tuple[str, ...] = RUN_PATHS) -> list[str]:
+    """Files under ``paths`` that differ from HEAD or are untracked (not ignored), repo-relative."""
+    done = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *paths)
+    return sorted({line[3:].split(" -> ")[-1].strip('"') for line in done.stdout.splitlines() if line})
+
+
+def require_committed(repo: Path, git: GitInfo) -> None:
+    """Registering HEAD with the run's outputs not committed: say exactly what to commit."""
+    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    if git.commit != head:
+        return
+    changed = uncommitted(repo)
+    if changed:
+        names = " ".join(changed)
+        raise IntegrityError(
+            f"uncommitted changes in {', '.join(changed)}: register ships what was committed and reviewed; "
+            f"commit them first: git add {names} && git commit -m 'Train on ...'"
+        )
 
 
 def show(repo: Path, commit: str, path: str) -> bytes | None:
@@ -103,6 +128,7 @@ def prepare(
 ) -> tuple[Candidate, Lineage, Params]:
     """Check integrity at ``ref`` and build the candidate (files + lineage)."""
     git = resolve_commit(repo, ref)
+    require_committed(repo, git)
     worktree_lock_path = repo / LOCK_PATH
     worktree_lock = worktree_lock_path.read_text(encoding="utf-8") if worktree_lock_path.is_file() else None
     committed_lock_bytes = show(repo, git.commit, LOCK_PATH)
