@@ -6,6 +6,7 @@ the expected AUCs are computed here with sklearn, independently of the evaluate 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -97,3 +98,51 @@ def test_the_split_must_be_the_one_dvc_lock_evaluated(
     assert len(err) == 1
     assert TEST in err[0]
     assert ("is missing" if damage == "missing" else "dvc checkout") in err[0]
+
+
+def score_production(repo: Any, out: Any) -> int:
+    registry = ["--registry-dir", str(repo.registry_dir)]
+    return main(["models", "score-production", "--repo", str(repo.path), *registry, "--out", str(out)])
+
+
+def test_hand_off_scores_where_the_data_is_and_registers_where_it_is_not(
+    model_repo: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strong, weak = model_repo.model_bytes(30), model_repo.model_bytes(1)
+    production_now = real_auc(strong, 0)
+    model_repo.release(rounds=30, auc=0.5, split=2)
+    assert register(model_repo) == 0
+    promote(model_repo, "1")
+    model_repo.release(rounds=1, auc=round(real_auc(weak, 0), 6), split=0, message="weaker model")
+    handoff = tmp_path / "baseline.json"
+    assert score_production(model_repo, handoff) == 0
+    assert f"production v1 on this test split: auc={production_now:.6g}" in capsys.readouterr().out
+    data = json.loads(handoff.read_text())
+    assert data["value"] == pytest.approx(production_now, abs=1e-6)
+    assert set(data) == {"format", "commit", "test_split_md5", "production_version"} | {
+        "production_model_md5", "metric", "value", "note"
+    }  # fmt: skip
+
+    (model_repo.path / TEST).unlink()  # the registering job has no rows
+    assert register(model_repo) == 6  # without the hand-off it cannot score production
+    assert register(model_repo, "--baseline", str(handoff)) == 5
+    assert f"production v1 auc={production_now:.6g}" in capsys.readouterr().err
+    assert register(model_repo, "--baseline", str(handoff), "--force", "--reason", "accepted") == 0
+
+
+@pytest.mark.parametrize("stale", ["commit", "production_version", "production_model_md5", "test_split_md5"])
+def test_a_hand_off_for_something_else_is_refused(
+    model_repo: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str], stale: str
+) -> None:
+    model_repo.release(rounds=3, auc=0.9)
+    assert register(model_repo) == 0
+    promote(model_repo, "1")
+    model_repo.release(rounds=4, auc=0.9, message="retrain")
+    handoff = tmp_path / "baseline.json"
+    assert score_production(model_repo, handoff) == 0
+    data = json.loads(handoff.read_text())
+    data[stale] = "2" if stale == "production_version" else "0" * 32
+    handoff.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert register(model_repo, "--baseline", str(handoff)) == 6
+    assert f"{stale} is " in capsys.readouterr().err

@@ -5,6 +5,10 @@ from the candidate's; comparing with it says nothing about which model is better
 loads production's files from the registry and evaluates them on ``artifacts/prepared/test.parquet``
 (checked to be the split the committed ``dvc.lock`` evaluated the candidate on) with
 :func:`edgetrain.pipeline.evaluate.evaluate`, the stage's own metric code.
+
+Where the registering job has no data (a GitHub-hosted job with the Azure credentials), the job that has
+the data runs ``edgetrain models score-production --out F`` and hands over ``F``: one metric, bound to the
+commit, the split's md5 and production's version and model md5, which ``register --baseline F`` checks.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from edgetrain.config.params import Params
 from edgetrain.errors import DataError
 from edgetrain.registry import integrity
-from edgetrain.registry.base import ModelVersion, Registry
+from edgetrain.registry.base import MODEL_MD5_TAG, ModelVersion, Registry
 from edgetrain.registry.errors import IntegrityError, RegistryError
 
 log = logging.getLogger(__name__)
@@ -49,10 +53,15 @@ def locked_test_split(lock: Mapping[str, Any], where: str) -> str:
     raise IntegrityError(f"{where}: the {EVALUATE_STAGE} stage records no md5 for {TEST_SPLIT}")
 
 
+def committed_test_split_md5(committed_lock: str, commit: str) -> str:
+    where = f"dvc.lock@{commit[:12]}"
+    return locked_test_split(integrity.parse_lock(committed_lock, where), where)
+
+
 def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
     """The on-disk test split, refused unless it is the one ``dvc.lock`` at ``commit`` evaluated."""
     where = f"dvc.lock@{commit[:12]}"
-    expected = locked_test_split(integrity.parse_lock(committed_lock, where), where)
+    expected = committed_test_split_md5(committed_lock, commit)
     path = repo / TEST_SPLIT
     if not path.is_file():
         raise IntegrityError(
@@ -123,3 +132,60 @@ def production_baseline(
             return Baseline(production.version, metric, None, note)
     log.info("production v%s scores %s=%.6g on the candidate's test split", production.version, metric, value)
     return Baseline(production.version, metric, value)
+
+
+# --- hand-off: score where the data is, register where the credentials are -----------------------------
+
+HANDOFF_FORMAT = "edgetrain-baseline/1"
+
+
+def to_handoff(
+    baseline: Baseline | None, production: ModelVersion | None, *, commit: str, test_split_md5: str
+) -> dict[str, Any]:
+    """The small JSON a scoring job hands to the registering job (one metric, no rows)."""
+    return {
+        "format": HANDOFF_FORMAT,
+        "commit": commit,
+        "test_split_md5": test_split_md5,
+        "production_version": production.version if production else None,
+        "production_model_md5": production.tags.get(MODEL_MD5_TAG) if production else None,
+        "metric": baseline.metric if baseline else None,
+        "value": baseline.value if baseline else None,
+        "note": baseline.note if baseline else "",
+    }
+
+
+def from_handoff(
+    path: Path, *, commit: str, test_split_md5: str, production: ModelVersion | None, metric: str
+) -> Baseline | None:
+    """Read a hand-off and refuse it unless it is about this commit, this split and today's production."""
+    from edgetrain.pipeline.io import read_json
+
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path}: not a readable baseline hand-off ({exc})") from None
+    if not isinstance(data, Mapping) or data.get("format") != HANDOFF_FORMAT:
+        raise IntegrityError(f"{path}: format is not {HANDOFF_FORMAT}")
+    expected = {
+        "commit": commit,
+        "test_split_md5": test_split_md5,
+        "production_version": production.version if production else None,
+        "production_model_md5": production.tags.get(MODEL_MD5_TAG) if production else None,
+    }
+    if production is not None:
+        expected["metric"] = metric
+    for key, want in expected.items():
+        if data.get(key) != want:
+            raise IntegrityError(
+                f"{path}: {key} is {data.get(key)!r} but this registration needs {want!r} "
+                "(score production again with `edgetrain models score-production`)"
+            )
+    if production is None:
+        return None
+    value = data.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise IntegrityError(f"{path}: value must be a number or null")
+    return Baseline(
+        production.version, metric, None if value is None else float(value), str(data.get("note", ""))
+    )

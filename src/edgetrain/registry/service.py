@@ -22,7 +22,13 @@ from edgetrain.config.params import Params
 from edgetrain.errors import ConfigError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import Candidate, ModelVersion, Registry
-from edgetrain.registry.baseline import check_test_split, production_baseline
+from edgetrain.registry.baseline import (
+    check_test_split,
+    committed_test_split_md5,
+    from_handoff,
+    production_baseline,
+    to_handoff,
+)
 from edgetrain.registry.errors import IntegrityError
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
@@ -169,6 +175,7 @@ def register(
     tolerance: float,
     force: bool = False,
     reason: str | None = None,
+    baseline_file: Path | None = None,
 ) -> Outcome:
     extra = {"forced": "true", "force_reason": reason} if force and reason else None
     candidate, lineage, params = prepare(repo, ref, env, extra)
@@ -177,11 +184,20 @@ def register(
         log.info("commit %s is already version %s; nothing to do", lineage.git_commit[:12], existing.version)
         return Outcome(existing, False, None, lineage)
     production = registry.production()
-    baseline = None
-    if production is not None:
-        committed_lock = _committed(repo, lineage.git_commit, LOCK_PATH).decode("utf-8")
+    committed_lock = _committed(repo, lineage.git_commit, LOCK_PATH).decode("utf-8")
+    if baseline_file is not None:
+        baseline = from_handoff(
+            baseline_file,
+            commit=lineage.git_commit,
+            test_split_md5=committed_test_split_md5(committed_lock, lineage.git_commit),
+            production=production,
+            metric=lineage.primary_metric,
+        )
+    elif production is not None:
         test_split = check_test_split(repo, committed_lock, lineage.git_commit)
         baseline = production_baseline(registry, production, params, test_split)
+    else:
+        baseline = None
     result = gate.compare(
         metric=lineage.primary_metric,
         candidate=lineage.primary_value,
@@ -194,3 +210,17 @@ def register(
     gate.enforce(result, force=force, reason=reason)
     version, created = registry.create(candidate)
     return Outcome(version, created, result, lineage)
+
+
+def score_production(registry: Registry, repo: Path, *, ref: str = "HEAD") -> dict:
+    """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes."""
+    git = resolve_commit(repo, ref)
+    committed_lock = _committed(repo, git.commit, LOCK_PATH).decode("utf-8")
+    split_md5 = committed_test_split_md5(committed_lock, git.commit)
+    production = registry.production()
+    baseline = None
+    if production is not None:
+        params = _params(_committed(repo, git.commit, PARAMS_PATH))
+        test_split = check_test_split(repo, committed_lock, git.commit)
+        baseline = production_baseline(registry, production, params, test_split)
+    return to_handoff(baseline, production, commit=git.commit, test_split_md5=split_md5)
