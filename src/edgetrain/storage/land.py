@@ -10,6 +10,7 @@ removing drops is left to your own tools.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from edgetrain.storage.connection import blob_service, is_standin, storage_error
 log = logging.getLogger(__name__)
 
 BLOCK_CONCURRENCY = 4
+READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -40,26 +42,37 @@ class LandResult:
     removed: list[str]
 
 
-def put_blob(container: Any, name: str, payload: bytes) -> Landed:
-    """Upload ``payload`` as ``name`` unless a blob with the same size and Content-MD5 is there."""
+def _md5(source: bytes | Path) -> tuple[bytes, int]:
+    if isinstance(source, bytes):
+        return hashlib.md5(source).digest(), len(source)  # noqa: S324 - Content-MD5, not security
+    digest = hashlib.md5()  # noqa: S324 - Content-MD5, not security
+    with source.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(READ_CHUNK), b""):
+            digest.update(chunk)
+    return digest.digest(), source.stat().st_size
+
+
+def put_blob(container: Any, name: str, source: bytes | Path) -> Landed:
+    """Upload ``source`` (bytes, or a file streamed from disk) as ``name``, unless a blob with the same
+    size and Content-MD5 is already there."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.blob import ContentSettings
 
-    digest = hashlib.md5(payload).digest()  # noqa: S324 - Content-MD5, not security
+    digest, size = _md5(source)
     blob = container.get_blob_client(name)
     try:
         props = blob.get_blob_properties()
-        if props.size == len(payload) and bytes(props.content_settings.content_md5 or b"") == digest:
-            return Landed(name, len(payload), uploaded=False)
+        if props.size == size and bytes(props.content_settings.content_md5 or b"") == digest:
+            return Landed(name, size, uploaded=False)
     except ResourceNotFoundError:
         pass
-    blob.upload_blob(
-        payload,
-        overwrite=True,
-        max_concurrency=BLOCK_CONCURRENCY,
-        content_settings=ContentSettings(content_type="text/csv", content_md5=digest),
-    )
-    return Landed(name, len(payload), uploaded=True)
+    settings = ContentSettings(content_type="text/csv", content_md5=digest)
+    with contextlib.ExitStack() as stack:
+        data = source if isinstance(source, bytes) else stack.enter_context(source.open("rb"))
+        blob.upload_blob(
+            data, length=size, overwrite=True, max_concurrency=BLOCK_CONCURRENCY, content_settings=settings
+        )
+    return Landed(name, size, uploaded=True)
 
 
 def ensure_container(container: Any) -> None:
@@ -113,7 +126,7 @@ def land(
     prefix = _prefix(storage)
     with storage_errors(storage):
         ensure_container(container)
-        landed = [put_blob(container, prefix + path.name, path.read_bytes()) for path in paths]
+        landed = [put_blob(container, prefix + path.name, path) for path in paths]
         removed: list[str] = []
         if replace:
             keep = {item.name for item in landed}
