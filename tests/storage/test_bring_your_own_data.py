@@ -1,4 +1,4 @@
-"""README "Bring your own data", command by command, on a fresh clone after the demo's data steps.
+"""README "Bring your own data", command by command, on a fresh clone after `make demo`'s data steps.
 
 The commands and the params snippet are read from README.md and run as written (bash, in the clone), against
 the clone's own strict stand-in (``edgetrain storage up`` on a free port). The clone starts where a forker is
@@ -99,9 +99,25 @@ def sh(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def demo_data_steps() -> list[str]:
+    """`make demo`'s recipe from the Makefile, from the sample drops up to (not including) the metrics."""
+    text = (REPO_ROOT / "Makefile").read_text()
+    rows = re.search(r"^DEMO_ROWS \?= (\d+)$", text, re.MULTILINE)
+    assert rows
+    recipe = text[text.index("\ndemo:") + 1 :].splitlines()[1:]
+    steps = []
+    for line in recipe:
+        if not line.startswith("\t") or "dvc metrics show" in line:
+            break
+        steps.append(line.strip().replace("$(DEMO_ROWS)", rows.group(1)))
+    assert "dvc repro" in steps
+    return steps
+
+
 @pytest.fixture
 def fork(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A fresh clone on its own stand-in port, after the demo's data steps (samples landed, data/ pulled)."""
+    """A fresh clone on its own stand-in port after `make demo`'s steps up to `dvc metrics show` (taken from
+    the Makefile): samples landed, data/ pulled, pipeline run and pushed."""
     clone = tmp_path / "fork"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True, timeout=120)
     (clone / ".edgetrain").mkdir()
@@ -115,9 +131,16 @@ def fork(tmp_path: Path):  # type: ignore[no-untyped-def]
     )
     sh("git commit -qam 'Own stand-in port'", clone)
     try:
-        for line in ("edgetrain storage up", "edgetrain storage seed", "edgetrain storage pull"):
+        sh("edgetrain storage up", clone)
+        for line in demo_data_steps():
             sh(line, clone)
         assert (clone / "data" / "2026-11-01.csv").is_file()
+        # The template's own dvc.lock on a fresh fork: after the demo, another checkout (a runner, a
+        # colleague) pulls every output it records from the remote, with no missing-cache warning.
+        other = tmp_path / "other-checkout"
+        sh(f"git clone -q {clone} {other} && cp {clone}/.dvc/config.local {other}/.dvc/", tmp_path)
+        sh("dvc pull", other)
+        assert (other / "artifacts" / "model" / "model.ubj").is_file()
         yield clone
     finally:
         subprocess.run(
