@@ -37,10 +37,11 @@ up: install ## start the Stack Hub stand-in (Azurite + strict API-version proxy)
 down: ## stop the stand-in
 	edgetrain storage down
 
-demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro, metrics, package, serve, one score
+demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro + push, metrics, package, serve, one score
 	edgetrain storage seed --rows $(DEMO_ROWS)
 	edgetrain storage pull
 	dvc repro
+	dvc push
 	dvc metrics show
 	edgetrain package
 	@port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \

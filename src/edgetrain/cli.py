@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from edgetrain import __version__
 from edgetrain.errors import EdgetrainError
 
+#: Exit status when stdout's reader goes away, as for a process killed by SIGPIPE (128 + 13).
+SIGPIPE_EXIT = 141
 #: Modules that add subcommands (each defines ``register(subparsers) -> None``).
 COMMAND_MODULES = (
     "edgetrain.storage.cli",
@@ -47,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closes stdout early (``| head``) ends it quietly with 141."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+        return SIGPIPE_EXIT
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 MODEL = "artifacts/model/model.ubj"
 METADATA = "artifacts/model/metadata.json"
+TEST = "artifacts/prepared/test.parquet"
 
 EDGE_YAML = """\
 storage:
@@ -72,6 +76,36 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+FEATURES = [{"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "float64"}]
+TARGET = "machine_failure"
+
+
+def make_split(split: int = 0, rows: int = 300) -> pd.DataFrame:
+    """A prepared test split; split 0 follows the rule the tiny models learnt (a + b > 0), others do not."""
+    rng = np.random.default_rng(1000 + split)
+    a, b = rng.normal(size=rows), rng.normal(size=rows)
+    rule = a + b if split == 0 else a - b + rng.normal(scale=0.5, size=rows) * split
+    return pd.DataFrame({"a": a, "b": b, TARGET: (rule > 0).astype(np.int64)})
+
+
+def split_bytes(split: int) -> bytes:
+    buffer = io.BytesIO()
+    make_split(split).to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def real_auc(model: bytes, split: int) -> float:
+    """The AUC of ``model`` on ``split``, computed here with sklearn (not with the code under test)."""
+    import xgboost as xgb
+    from sklearn.metrics import roc_auc_score
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model))
+    frame = make_split(split)
+    predicted = booster.predict(xgb.DMatrix(frame[["a", "b"]].to_numpy()))
+    return float(roc_auc_score(frame[TARGET], predicted))
+
+
 @dataclass
 class ModelRepo:
     path: Path
@@ -95,7 +129,7 @@ class ModelRepo:
         target.write_bytes(data)
         return target
 
-    def lock_text(self, model: bytes, metadata: bytes) -> str:
+    def lock_text(self, model: bytes, metadata: bytes, test: bytes = b"") -> str:
         return yaml.safe_dump(
             {
                 "schema": "2.0",
@@ -106,7 +140,11 @@ class ModelRepo:
                             {"path": MODEL, "hash": "md5", "md5": md5(model), "size": len(model)},
                             {"path": METADATA, "hash": "md5", "md5": md5(metadata), "size": len(metadata)},
                         ],
-                    }
+                    },
+                    "evaluate": {
+                        "cmd": "edgetrain evaluate",
+                        "deps": [{"path": TEST, "hash": "md5", "md5": md5(test), "size": len(test)}],
+                    },
                 },
             },
             sort_keys=False,
@@ -118,17 +156,30 @@ class ModelRepo:
         rounds: int = 3,
         auc: float = 0.9,
         message: str = "train",
+        split: int = 0,
+        features: list[dict] | None = None,
         data_md5: str = "d" * 32,
         params: dict | None = None,
     ) -> str:
         """Write a model + lineage files as `dvc repro` would and commit them; return the commit."""
         model = tiny_model(rounds)
         metadata = json.dumps(
-            {"format": "edgetrain-model/1", "model_file": "model.ubj", "task": "binary", "rounds": rounds}
+            {
+                "format": "edgetrain-model/1",
+                "model_file": "model.ubj",
+                "task": "binary",
+                "rounds": rounds,
+                "target": TARGET,
+                "features": features or FEATURES,
+                "classes": [0, 1],
+                "params": {"objective": "binary:logistic"},
+            }
         ).encode()
+        test = split_bytes(split)
         self.write(MODEL, model)
         self.write(METADATA, metadata)
-        self.write("dvc.lock", self.lock_text(model, metadata))
+        self.write(TEST, test)
+        self.write("dvc.lock", self.lock_text(model, metadata, test))
         self.write("params.yaml", yaml.safe_dump(params or PARAMS, sort_keys=False))
         self.write(
             "artifacts/metrics.json",
@@ -194,7 +245,7 @@ def model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRepo:
     path.mkdir()
     repo = ModelRepo(path=path, registry_dir=tmp_path / "registry")
     repo.git("init", "-q", "-b", "main")
-    repo.write(".gitignore", "/artifacts/model/\n")
+    repo.write(".gitignore", "/artifacts/model/\n/artifacts/prepared/\n")
     repo.write("config/edge.yaml", EDGE_YAML.format(local_path=tmp_path / "from-config"))
     repo.git("add", ".gitignore")
     monkeypatch.chdir(path)

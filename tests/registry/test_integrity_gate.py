@@ -54,44 +54,75 @@ def test_lock_without_train_stage() -> None:
         check({MODEL: "a" * 32}, committed=lock, worktree=lock)
 
 
-def prod(value: str, version: str = "4") -> ModelVersion:
-    return ModelVersion("m", version, tags={"stage": "production", "metric_auc": value, "metric_rmse": value})
+def prod(recorded: str = "0.99", version: str = "4") -> ModelVersion:
+    """A production version whose *recorded* metric (on its own, older split) is ``recorded``."""
+    return ModelVersion(
+        "m", version, tags={"stage": "production", "metric_auc": recorded, "metric_rmse": recorded}
+    )
 
 
 @pytest.mark.parametrize(
     ("candidate", "current", "higher", "passed"),
     [
-        (0.90, "0.90", True, True),
-        (0.895, "0.90", True, True),  # within tolerance 0.01
-        (0.88, "0.90", True, False),
-        (0.95, "0.90", True, True),
-        (1.05, "1.00", False, False),  # rmse up by 0.05 > 0.01
-        (1.005, "1.00", False, True),
-        (0.50, "1.00", False, True),
+        (0.90, 0.90, True, True),
+        (0.895, 0.90, True, True),  # within tolerance 0.01
+        (0.88, 0.90, True, False),
+        (0.95, 0.90, True, True),
+        (1.05, 1.00, False, False),  # rmse up by 0.05 > 0.01
+        (1.005, 1.00, False, True),
+        (0.50, 1.00, False, True),
     ],
 )
-def test_gate_direction_and_tolerance(candidate: float, current: str, higher: bool, passed: bool) -> None:
+def test_gate_direction_and_tolerance(candidate: float, current: float, higher: bool, passed: bool) -> None:
     metric = "auc" if higher else "rmse"
     result = gate.compare(
-        metric=metric, candidate=candidate, production=prod(current), higher_is_better=higher, tolerance=0.01
+        metric=metric,
+        candidate=candidate,
+        production=prod(),
+        current=current,
+        higher_is_better=higher,
+        tolerance=0.01,
     )
     assert result.passed is passed
-    assert current.rstrip("0").rstrip(".") in result.message or current in result.message
+    assert f"production v4 {metric}={current:.6g}, both on the candidate's test split" in result.message
+    assert "it recorded 0.99 on its own split" in result.message
 
 
-def test_gate_without_production_or_metric_passes() -> None:
+def test_gate_compares_with_productions_score_on_the_candidates_split_not_its_record() -> None:
+    """Recorded 0.99 on an old split, 0.70 on the candidate's: a 0.75 candidate is better, not worse."""
+    result = gate.compare(
+        metric="auc",
+        candidate=0.75,
+        production=prod("0.99"),
+        current=0.70,
+        higher_is_better=True,
+        tolerance=0,
+    )
+    assert result.passed
+    assert result.production_value == 0.70
+
+
+def test_gate_without_production_or_comparable_score_passes() -> None:
     assert gate.compare(
-        metric="auc", candidate=0.1, production=None, higher_is_better=True, tolerance=0
+        metric="auc", candidate=0.1, production=None, current=None, higher_is_better=True, tolerance=0
     ).passed
-    bare = ModelVersion("m", "1", tags={"stage": "production"})
-    assert gate.compare(
-        metric="auc", candidate=0.1, production=bare, higher_is_better=True, tolerance=0
-    ).passed
+    result = gate.compare(
+        metric="auc",
+        candidate=0.1,
+        production=prod(),
+        current=None,
+        higher_is_better=True,
+        tolerance=0,
+        note="production v4 cannot be scored on this test split (missing column 'c')",
+    )
+    assert result.passed
+    assert "missing column 'c'" in result.message
+    assert "not comparable" in result.message
 
 
 def test_enforce_needs_force_and_reason() -> None:
     failed = gate.compare(
-        metric="auc", candidate=0.5, production=prod("0.9"), higher_is_better=True, tolerance=0.01
+        metric="auc", candidate=0.5, production=prod(), current=0.9, higher_is_better=True, tolerance=0.01
     )
     with pytest.raises(QualityGateError, match=r"candidate auc=0\.5 vs production v4 auc=0\.9"):
         gate.enforce(failed, force=False, reason=None)

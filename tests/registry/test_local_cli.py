@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.registry.conftest import real_auc
 
 from edgetrain.cli import main
 from edgetrain.registry.local import LocalRegistry
@@ -111,7 +113,7 @@ def test_missing_model_and_uncommitted_lock_are_refused(
     lock = model_repo.path / "dvc.lock"
     lock.write_text(lock.read_text() + "# changed after review\n")
     assert register(model_repo) == 6
-    assert "working-tree dvc.lock differs" in capsys.readouterr().err
+    assert "uncommitted changes in dvc.lock" in capsys.readouterr().err
     model_repo.git("checkout", "dvc.lock")
     (model_repo.path / MODEL).unlink()
     assert register(model_repo) == 6
@@ -131,17 +133,18 @@ def test_registering_an_older_commit_checks_its_lock(
 def test_quality_gate_refuses_worse_candidate_unless_forced(
     model_repo: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    production = real_auc(model_repo.model_bytes(3), 0)  # production's score on the candidates' split
     model_repo.release(auc=0.90)
     assert register(model_repo) == 0
     assert run(model_repo, "models", "promote", "1") == 0
-    model_repo.release(rounds=4, auc=0.895, message="slightly worse, within tolerance")
+    model_repo.release(rounds=4, auc=round(production - 0.005, 6), message="slightly worse, within tolerance")
     assert register(model_repo) == 0
     model_repo.release(rounds=5, auc=0.80, message="worse")
     capsys.readouterr()
     assert register(model_repo) == 5
     err = capsys.readouterr().err
     assert "candidate auc=0.8" in err
-    assert "production v1 auc=0.9" in err
+    assert f"production v1 auc={production:.6g}" in err
     assert register(model_repo, "--force") == 2
     assert "--reason" in capsys.readouterr().err
     assert [p.name for p in versions(model_repo)] == ["1", "2"]
@@ -216,7 +219,10 @@ def test_config_and_repo_errors(model_repo: Any, tmp_path: Path, capsys: pytest.
     assert register(model_repo, "--repo", str(not_git), "--config", str(cfg)) == 2
     assert "not inside a git repository" in capsys.readouterr().err
     model_repo.release()
-    (model_repo.path / "artifacts" / "metrics.json").write_text("{}")  # working tree is not what counts
+    (model_repo.path / "artifacts" / "metrics.json").write_text("{}")  # a re-run not committed
+    assert register(model_repo) == 6
+    assert "git add artifacts/metrics.json" in capsys.readouterr().err
+    model_repo.git("checkout", "artifacts/metrics.json")
     assert register(model_repo) == 0
 
 
@@ -270,3 +276,91 @@ def test_concurrent_registers_get_distinct_versions(model_repo: Any, tmp_path: P
     ]
     assert sum(created for _, created in results) == 4
     assert {v.tags["git_commit"] for v in registry.list_versions()} == {"c0", "c1", "c2", "c3"}
+
+
+def fork(model_repo: Any, name: str, task_params: dict | None = None) -> Any:
+    """Another project on the same machine, configured exactly like the template (default registry)."""
+    from tests.conftest import REPO_ROOT
+    from tests.registry.conftest import ModelRepo
+
+    path = model_repo.path.parent / name
+    path.mkdir()
+    other = ModelRepo(path=path, registry_dir=model_repo.registry_dir)
+    other.git("init", "-q", "-b", "main")
+    other.write(".gitignore", "/artifacts/model/\n/artifacts/prepared/\n/.edgetrain\n")
+    other.write("config/edge.yaml", (REPO_ROOT / "config" / "edge.yaml").read_text())
+    other.git("add", ".gitignore")
+    other.release(params=task_params)
+    return other
+
+
+def test_each_project_keeps_its_own_registry_by_default(
+    model_repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two forks with the template's config and the same model name never see each other's versions."""
+    first, second = fork(model_repo, "fork-a"), fork(model_repo, "fork-b")
+    for project in (first, second):
+        monkeypatch.chdir(tmp_path)  # the working directory does not decide either
+        assert main(["register", "--repo", str(project.path)]) == 0
+        assert "version 1 in local registry" in capsys.readouterr().out
+        assert (project.path / ".edgetrain" / "registry" / "edgetrain-xgb" / "1" / "model.ubj").is_file()
+        assert project.git("status", "--porcelain") == ""  # git-ignored
+    assert not (tmp_path / "home" / ".edgetrain").exists()
+    monkeypatch.chdir(second.path)
+    assert main(["models", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [v["tags"]["git_commit"] for v in listed] == second.commits
+
+
+def test_register_on_an_uncommitted_run_names_the_files_to_commit(
+    model_repo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `dvc repro` on a fork: the new lock, metrics and plots are not committed yet."""
+    model_repo.release(rounds=3)
+    model_repo.write("artifacts/plots/roc.json", "{}")  # new, untracked
+    metrics = model_repo.path / "artifacts" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"f1": 0.5', '"f1": 0.6'))
+    lock = model_repo.path / "dvc.lock"
+    lock.write_text(lock.read_text() + "# re-run\n")
+    assert register(model_repo) == 6
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "uncommitted changes in artifacts/metrics.json, artifacts/plots/roc.json, dvc.lock" in err[0]
+    assert "git add artifacts/metrics.json artifacts/plots/roc.json dvc.lock && git commit" in err[0]
+    assert versions(model_repo) == []
+    model_repo.git("add", "artifacts/metrics.json", "artifacts/plots/roc.json", "dvc.lock")
+    model_repo.git("commit", "-qm", "Train on the re-run")
+    assert register(model_repo) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("models", "show"), ("models", "list"), ("models", "list", "--json")],
+    ids=["show", "list", "list-json"],
+)
+def test_a_reader_that_stops_early_gets_no_traceback(model_repo: Any, argv: tuple[str, ...]) -> None:
+    """`edgetrain models show | head`: the reader closes the pipe before the command writes."""
+    from tests.conftest import REPO_ROOT, subprocess_env
+
+    model_repo.release()
+    assert register(model_repo) == 0
+    proc = subprocess.Popen(
+        [
+            str(REPO_ROOT / ".venv" / "bin" / "edgetrain"),
+            *argv,
+            "--registry-dir",
+            str(model_repo.registry_dir),
+        ],
+        cwd=model_repo.path,
+        env=subprocess_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # like `head` after its lines
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""

@@ -6,73 +6,18 @@ is picked up from the repository's ``config/edge.yaml`` by the hook the project 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
 from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REPO_ROOT, STACK_HUB_VERSION, subprocess_env
+from tests.conftest import REPO_ROOT, STACK_HUB_VERSION
+from tests.storage.conftest import clone, make_repo, run
 
 from edgetrain.config.edge import StorageConfig
 from edgetrain.storage.seed import seed
-from edgetrain.storage.standin import create_containers, write_dvc_credentials
 
 pytestmark = pytest.mark.integration
-TIMEOUT_S = 300
-
-
-def run(*cmd: str, cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        env=subprocess_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def make_repo(path: Path, storage: StorageConfig, conn: str) -> Path:
-    """A minimal repository wired like the template: config/edge.yaml + the two DVC remotes."""
-    (path / "config").mkdir(parents=True)
-    (path / "config" / "edge.yaml").write_text(
-        yaml.safe_dump({"storage": storage.model_dump(exclude_none=True)})
-    )
-    run("git", "init", "-q", "-b", "main", cwd=path)
-    run("dvc", "init", "-q", cwd=path)
-    run("dvc", "remote", "add", "-d", "stackhub-cache", f"azure://{storage.dvc_container}", cwd=path)
-    run("dvc", "remote", "add", "stackhub-raw", f"azure://{storage.raw_container}", cwd=path)
-    write_dvc_credentials(conn, path)
-    run("git", "add", "-A", cwd=path)
-    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", cwd=path)
-    return path
-
-
-def clone(src: Path, dst: Path) -> Path:
-    run("git", "clone", "-q", str(src), str(dst), cwd=src.parent)
-    shutil.copy(src / ".dvc" / "config.local", dst / ".dvc" / "config.local")
-    return dst
-
-
-@pytest.fixture
-def storage(standin) -> StorageConfig:  # type: ignore[no-untyped-def]
-    suffix = uuid.uuid4().hex[:8]
-    cfg = StorageConfig(
-        account_name="devstoreaccount1",
-        blob_endpoint=standin.blob_endpoint,
-        api_version=STACK_HUB_VERSION,
-        raw_container=f"raw-{suffix}",
-        dvc_container=f"cache-{suffix}",
-    )
-    create_containers(cfg, standin.connection_string)
-    return cfg
 
 
 def test_import_push_pull_update_status_all_speak_stack_hub(tmp_path: Path, standin, storage) -> None:  # type: ignore[no-untyped-def]

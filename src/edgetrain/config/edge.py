@@ -80,7 +80,8 @@ class RegistryConfig(StrictModel):
     """Which model registry ``edgetrain register`` writes to."""
 
     backend: Literal["local", "azureml"] = "local"
-    local_path: Name = "~/.edgetrain/registry"
+    #: Relative paths are inside the project (the folder holding ``config/``): one registry per fork.
+    local_path: Name = ".edgetrain/registry"
     gate_tolerance: Annotated[float, Field(ge=0)] = 0.01
 
 

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -236,6 +237,20 @@ class AzureMLRegistry(Registry):
                 )
         log.info("registered %s version %d in %s", self.model_name, number, self.where())
         return _to_version(created), True
+
+    def fetch(self, version: ModelVersion, dest: Path) -> Path:
+        """Download the version's files (``<dest>/<name>/model/...``) and return their folder."""
+
+        def download() -> None:
+            with warnings.catch_warnings():  # azure-ai-ml's download calls deprecated azure-storage-blob APIs
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.client.models.download(self.model_name, version.version, download_path=str(dest))
+
+        self._call(f"download {self.model_name} version {version.version}", download)
+        found = sorted(p.parent for p in dest.rglob("metadata.json"))
+        if not found:
+            raise RegistryError(f"{self.model_name} version {version.version}: no metadata.json downloaded")
+        return found[0]
 
     def set_tags(self, version: ModelVersion, tags: Mapping[str, str | None]) -> ModelVersion:
         model = self._call(

@@ -99,6 +99,10 @@ class Registry(abc.ABC):
     def set_tags(self, version: ModelVersion, tags: Mapping[str, str | None]) -> ModelVersion:
         """Set (or, with value ``None``, remove) tags on an existing version."""
 
+    @abc.abstractmethod
+    def fetch(self, version: ModelVersion, dest: Path) -> Path:
+        """A local folder holding ``version``'s files (downloaded under ``dest`` if need be)."""
+
     def where(self) -> str:
         """Where the registry lives, for messages."""
         return self.backend

@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg.add_argument("--commit", default="HEAD", help="commit being registered (default: HEAD)")
     reg.add_argument("--force", action="store_true", help="register even if the quality gate refuses")
     reg.add_argument("--reason", help="why the gate is overridden (required with --force; recorded)")
+    reg.add_argument(
+        "--baseline",
+        type=Path,
+        help="production's score from `models score-production` (when this job has no test split)",
+    )
     reg.set_defaults(handler=_register)
 
     models = subparsers.add_parser("models", help="list, show and promote registered model versions")
@@ -49,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shw.add_argument("version", nargs="?", default="latest", help="version number or 'latest'")
     shw.add_argument("--production", action="store_true", help="the version marked for production")
     shw.set_defaults(handler=_show)
+    sco = sub.add_parser(
+        "score-production", help="score production on this commit's test split (hand-off for register)"
+    )
+    _common(sco)
+    sco.add_argument("--repo", type=Path, default=Path(), help="git work tree (default: current directory)")
+    sco.add_argument("--commit", default="HEAD", help="commit whose test split is used (default: HEAD)")
+    sco.add_argument("--out", type=Path, required=True, help="JSON file for `register --baseline`")
+    sco.set_defaults(handler=_score_production)
     pro = sub.add_parser("promote", help="mark a version for production (stage=production)")
     _common(pro)
     pro.add_argument("version", help="version number")
@@ -71,8 +84,25 @@ def open_registry(args: argparse.Namespace) -> tuple[Registry, EdgeConfig]:
         return AzureMLRegistry(cfg.azureml), cfg
     from edgetrain.registry.local import LocalRegistry
 
-    root = args.registry_dir or os.environ.get(REGISTRY_DIR_ENV) or cfg.registry.local_path
+    root = (
+        args.registry_dir
+        or os.environ.get(REGISTRY_DIR_ENV)
+        or project_path(_config_path(args), cfg.registry.local_path)
+    )
     return LocalRegistry(Path(root), cfg.azureml.model_name), cfg
+
+
+def project_path(config: Path, value: str) -> Path:
+    """``registry.local_path`` resolved: ``~`` expanded, a relative path taken inside the project.
+
+    The project is the folder holding ``config/edge.yaml``'s ``config/`` folder, so every fork (and
+    every clone) keeps its own registry, whatever the working directory.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    folder = config.resolve().parent
+    return (folder.parent if folder.name == "config" else folder) / path
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -91,6 +121,7 @@ def _register(args: argparse.Namespace) -> int:
         tolerance=cfg.registry.gate_tolerance,
         force=args.force,
         reason=args.reason,
+        baseline_file=args.baseline,
     )
     version = outcome.version
     if args.json:
@@ -105,6 +136,26 @@ def _register(args: argparse.Namespace) -> int:
             f"already registered: {version.name} version {version.version} is commit "
             f"{outcome.lineage.git_commit[:12]} (nothing changed)"
         )
+    return 0
+
+
+def _score_production(args: argparse.Namespace) -> int:
+    from edgetrain.pipeline.io import write_json_atomic
+    from edgetrain.registry.service import repo_root, score_production
+
+    registry, _ = open_registry(args)
+    handoff = score_production(registry, repo_root(args.repo), ref=args.commit)
+    write_json_atomic(args.out, handoff)
+    if args.json:
+        print(json.dumps(handoff, indent=2, sort_keys=True))
+    elif handoff["production_version"] is None:
+        print(f"no production version in {registry.where()}; wrote {args.out}")
+    else:
+        value = handoff["value"]
+        figure = (
+            f"{handoff['metric']}={value:.6g}" if value is not None else f"not comparable ({handoff['note']})"
+        )
+        print(f"production v{handoff['production_version']} on this test split: {figure}; wrote {args.out}")
     return 0
 
 

@@ -32,24 +32,30 @@ def compare(
     metric: str,
     candidate: float,
     production: ModelVersion | None,
+    current: float | None,
     higher_is_better: bool,
     tolerance: float,
+    note: str = "",
 ) -> GateResult:
-    """Pure comparison; ``passed`` is False when the candidate is worse by more than ``tolerance``."""
+    """Pure comparison; ``passed`` is False when the candidate is worse by more than ``tolerance``.
+
+    ``current`` is production's ``metric`` on the *candidate's* test split (see
+    :mod:`edgetrain.registry.baseline`), never the figure production recorded on its own, older split;
+    ``None`` means production could not be scored there (``note`` says why) and the gate passes.
+    """
     if production is None:
         return GateResult(True, "no production version yet; gate passes")
-    current = production_metric(production, metric)
     if current is None:
-        return GateResult(
-            True,
-            f"production version {production.version} records no {metric}; gate passes",
-            production.version,
-        )
+        why = note or f"production version {production.version} could not be scored on this test split"
+        return GateResult(True, f"{why}; not comparable, gate passes", production.version)
     worse_by = (current - candidate) if higher_is_better else (candidate - current)
     direction = "higher" if higher_is_better else "lower"
+    recorded = production_metric(production, metric)
+    on_own = f"; it recorded {recorded:.6g} on its own split" if recorded is not None else ""
     figures = (
         f"candidate {metric}={candidate:.6g} vs production v{production.version} "
-        f"{metric}={current:.6g} ({direction} is better, tolerance {tolerance:g})"
+        f"{metric}={current:.6g}, both on the candidate's test split{on_own} "
+        f"({direction} is better, tolerance {tolerance:g})"
     )
     return GateResult(worse_by <= tolerance + 1e-12, figures, production.version, current)
 

@@ -90,6 +90,12 @@ class LocalRegistry(Registry):
         folders = [p for p in self.model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
         return sorted((self._read(p) for p in folders), key=version_key)
 
+    def fetch(self, version: ModelVersion, dest: Path) -> Path:  # noqa: ARG002 - files are local already
+        folder = self.model_dir / version.version
+        if not (folder / VERSION_FILE).is_file():
+            raise RegistryError(f"{folder}: version {version.version} has no files in {self.where()}")
+        return folder
+
     def create(self, candidate: Candidate) -> tuple[ModelVersion, bool]:
         with self._locked():
             versions = self.list_versions()

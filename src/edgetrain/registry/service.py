@@ -22,6 +22,14 @@ from edgetrain.config.params import Params
 from edgetrain.errors import ConfigError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import Candidate, ModelVersion, Registry
+from edgetrain.registry.baseline import (
+    check_test_split,
+    committed_test_split_md5,
+    from_handoff,
+    production_baseline,
+    to_handoff,
+)
+from edgetrain.registry.errors import IntegrityError
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,30 @@ def resolve_commit(repo: Path, ref: str) -> GitInfo:
     head = _git(repo, "rev-parse", "HEAD").stdout.strip()
     message = _git(repo, "log", "-1", "--format=%B", commit).stdout
     return GitInfo(commit=commit, branch=branch if head == commit else None, message=message)
+
+
+#: What a ``dvc repro`` run changes that git tracks (artifacts/model and artifacts/prepared are ignored).
+RUN_PATHS = (LOCK_PATH, "dvc.yaml", PARAMS_PATH, DATA_DVC_PATH, "artifacts")
+
+
+def uncommitted(repo: Path, paths: tuple[str, ...] = RUN_PATHS) -> list[str]:
+    """Files under ``paths`` that differ from HEAD or are untracked (not ignored), repo-relative."""
+    done = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *paths)
+    return sorted({line[3:].split(" -> ")[-1].strip('"') for line in done.stdout.splitlines() if line})
+
+
+def require_committed(repo: Path, git: GitInfo) -> None:
+    """Registering HEAD with the run's outputs not committed: say exactly what to commit."""
+    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
+    if git.commit != head:
+        return
+    changed = uncommitted(repo)
+    if changed:
+        names = " ".join(changed)
+        raise IntegrityError(
+            f"uncommitted changes in {', '.join(changed)}: register ships what was committed and reviewed; "
+            f"commit them first: git add {names} && git commit -m 'Train on ...'"
+        )
 
 
 def show(repo: Path, commit: str, path: str) -> bytes | None:
@@ -102,6 +134,7 @@ def prepare(
 ) -> tuple[Candidate, Lineage, Params]:
     """Check integrity at ``ref`` and build the candidate (files + lineage)."""
     git = resolve_commit(repo, ref)
+    require_committed(repo, git)
     worktree_lock_path = repo / LOCK_PATH
     worktree_lock = worktree_lock_path.read_text(encoding="utf-8") if worktree_lock_path.is_file() else None
     committed_lock_bytes = show(repo, git.commit, LOCK_PATH)
@@ -142,20 +175,52 @@ def register(
     tolerance: float,
     force: bool = False,
     reason: str | None = None,
+    baseline_file: Path | None = None,
 ) -> Outcome:
     extra = {"forced": "true", "force_reason": reason} if force and reason else None
-    candidate, lineage, _ = prepare(repo, ref, env, extra)
+    candidate, lineage, params = prepare(repo, ref, env, extra)
     existing = registry.find(lineage.git_commit, lineage.model_md5)
     if existing is not None:
         log.info("commit %s is already version %s; nothing to do", lineage.git_commit[:12], existing.version)
         return Outcome(existing, False, None, lineage)
+    production = registry.production()
+    committed_lock = _committed(repo, lineage.git_commit, LOCK_PATH).decode("utf-8")
+    if baseline_file is not None:
+        baseline = from_handoff(
+            baseline_file,
+            commit=lineage.git_commit,
+            test_split_md5=committed_test_split_md5(committed_lock, lineage.git_commit),
+            production=production,
+            metric=lineage.primary_metric,
+        )
+    elif production is not None:
+        test_split = check_test_split(repo, committed_lock, lineage.git_commit)
+        baseline = production_baseline(registry, production, params, test_split)
+    else:
+        baseline = None
     result = gate.compare(
         metric=lineage.primary_metric,
         candidate=lineage.primary_value,
-        production=registry.production(),
+        production=production,
+        current=baseline.value if baseline else None,
         higher_is_better=lineage.higher_is_better,
         tolerance=tolerance,
+        note=baseline.note if baseline else "",
     )
     gate.enforce(result, force=force, reason=reason)
     version, created = registry.create(candidate)
     return Outcome(version, created, result, lineage)
+
+
+def score_production(registry: Registry, repo: Path, *, ref: str = "HEAD") -> dict:
+    """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes."""
+    git = resolve_commit(repo, ref)
+    committed_lock = _committed(repo, git.commit, LOCK_PATH).decode("utf-8")
+    split_md5 = committed_test_split_md5(committed_lock, git.commit)
+    production = registry.production()
+    baseline = None
+    if production is not None:
+        params = _params(_committed(repo, git.commit, PARAMS_PATH))
+        test_split = check_test_split(repo, committed_lock, git.commit)
+        baseline = production_baseline(registry, production, params, test_split)
+    return to_handoff(baseline, production, commit=git.commit, test_split_md5=split_md5)

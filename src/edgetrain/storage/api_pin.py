@@ -1,4 +1,4 @@
-"""Pin the storage REST API version for every azure-storage-blob client in this environment.
+"""Pin the storage REST API version for every azure-storage-blob client in this project's environment.
 
 Azure Stack Hub blob storage only speaks old REST versions (2019-07-07 on builds 2008+, 2019-02-02 on
 2005) and answers a newer ``x-ms-version`` with ``400 InvalidHeaderValue``. azure-storage-blob sends
@@ -6,12 +6,22 @@ its newest version unless each client is given ``api_version``, and adlfs (used 
 way to pass it. So this project installs ``edgetrain_stackhub.pth`` into its virtual environment: at
 interpreter start it registers a tiny import hook (nothing heavy is imported) that, when
 ``azure.storage.blob._serialize`` is first imported, trims its list of supported versions so the
-SDK's default *is* the configured version. Plain ``dvc pull`` / ``dvc repro`` typed in the repository
-therefore talk to Stack Hub in its dialect, as do this project's own clients.
+SDK's default *is* the pinned version. Every process of the environment is pinned the same way,
+whatever its working directory and whenever it imports the SDK: ``dvc pull`` in the repository,
+``dvc get``/``dvc import``/``dvc ls-url`` or ``dvc.api.read(repo=...)`` from another folder, a script.
 
-The version comes from ``EDGETRAIN_STORAGE_API_VERSION`` or, failing that, ``storage.api_version`` in
-the nearest ``config/edge.yaml`` at or above the working directory. ``EDGETRAIN_STORAGE_API_VERSION=off``
-disables the pin. With neither, nothing changes.
+Which version (one source of truth, shared with the project's own clients via :func:`effective`):
+
+1. ``EDGETRAIN_STORAGE_API_VERSION`` if set: a version like ``2019-02-02`` overrides the config (one
+   line on stderr says so when it differs), ``off`` disables the hook. Anything else stops the
+   process with one line naming the variable (exit 2).
+2. else ``storage.api_version`` of *the project this environment was installed from*: the repository
+   that holds this very file (``<root>/src/edgetrain/storage/api_pin.py``, an editable install), read
+   with the project's validated loader, so a missing key means the schema default. A
+   ``config/edge.yaml`` in the working directory or its parents never counts.
+3. else (a non-editable install has no project) nothing changes.
+
+Reading the config (pydantic + YAML) happens only when the SDK is imported, never at start-up.
 """
 
 from __future__ import annotations
@@ -25,58 +35,102 @@ from pathlib import Path
 from types import ModuleType
 
 ENV_VAR = "EDGETRAIN_STORAGE_API_VERSION"
+OFF = "off"
 TARGET_MODULE = "azure.storage.blob._serialize"
 CONFIG_RELPATH = Path("config") / "edge.yaml"
+CONFIG_EXIT_CODE = 2
 _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONFIG_LINE_RE = re.compile(r"""^\s+api_version:\s*["']?(\d{4}-\d{2}-\d{2})["']?\s*(?:#.*)?$""")
 
 
-def configured_version(start: Path | None = None) -> str | None:
-    """The API version to pin, or None. Reads the env var, then the nearest ``config/edge.yaml``.
+class PinError(ValueError):
+    """The pin cannot be decided: an invalid override or an invalid project config (one line)."""
 
-    The config file is scanned for the ``api_version`` line rather than parsed as YAML so that this
-    runs in microseconds inside any interpreter of the environment; full validation is done by
-    :func:`edgetrain.config.load_edge_config` in every project command.
-    """
-    value = os.environ.get(ENV_VAR, "").strip()
-    if value:
-        return None if value.lower() == "off" else value
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_RELPATH
-        if candidate.is_file():
-            try:
-                lines = candidate.read_text(encoding="utf-8").splitlines()
-            except OSError:
-                return None
-            in_storage = False
-            for line in lines:
-                if line and not line[0].isspace() and not line.startswith("#"):
-                    in_storage = line.split(":", 1)[0].strip() == "storage"
-                    continue
-                match = _CONFIG_LINE_RE.match(line)
-                if in_storage and match:
-                    return match.group(1)
-            return None
+
+def project_root(module_file: str | Path = __file__) -> Path | None:
+    """The repository this package is installed from (editable install), else ``None``."""
+    here = Path(module_file).resolve()
+    package = here.parents[1]  # .../src/edgetrain
+    root = package.parents[1]
+    if package.name == "edgetrain" and package.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return root
     return None
 
 
+def override() -> str | None:
+    """The env override: ``None`` when unset, ``"off"``, or a valid version; else :class:`PinError`."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        return None
+    if value.lower() == OFF:
+        return OFF
+    if not _VERSION_RE.match(value):
+        raise PinError(
+            f"{ENV_VAR}={value!r} is not a storage API version like 2019-07-07 (Stack Hub speaks "
+            f"2019-07-07 on build 2008+, 2019-02-02 on 2005); unset it to use storage.api_version "
+            f"from {CONFIG_RELPATH}, or set it to '{OFF}'"
+        )
+    return value
+
+
+def config_version(root: Path | None) -> str | None:
+    """``storage.api_version`` of ``<root>/config/edge.yaml`` as the project loads it (default applied)."""
+    if root is None or not (root / CONFIG_RELPATH).is_file():
+        return None
+    from edgetrain.config.edge import load_edge_config
+    from edgetrain.errors import ConfigError
+
+    try:
+        return load_edge_config(root / CONFIG_RELPATH).storage.api_version
+    except ConfigError as err:
+        raise PinError(f"{err} (needed to pin the storage API version)") from None
+
+
+def configured_version(root: Path | None = None) -> str | None:
+    """The version the hook pins (``None``: leave the SDK alone). ``root`` defaults to this project."""
+    forced = override()
+    if forced == OFF:
+        return None
+    project = root if root is not None else project_root()
+    if forced is not None:
+        try:
+            from_config = config_version(project)
+        except PinError:
+            from_config = None
+        if from_config is not None and from_config != forced:
+            sys.stderr.write(
+                f"edgetrain: {ENV_VAR}={forced} overrides storage.api_version {from_config} "
+                f"in {project / CONFIG_RELPATH if project else CONFIG_RELPATH}\n"
+            )
+        return forced
+    return config_version(project)
+
+
+def effective(config_api_version: str) -> str:
+    """The version the project's own clients send for a config that says ``config_api_version``."""
+    forced = override()
+    return config_api_version if forced in (None, OFF) else forced
+
+
 def apply(serialize_module: ModuleType, version: str) -> None:
-    """Make ``version`` the newest (hence default) API version azure-storage-blob knows."""
+    """Make ``version`` the default (last) API version azure-storage-blob knows.
+
+    The other versions stay selectable, so a client given an explicit ``api_version`` (this project's
+    own, built from a config that may differ) is not refused with "Unsupported API version".
+    """
     if not _VERSION_RE.match(version):
-        raise ValueError(f"{ENV_VAR}: {version!r} is not an API version like 2019-07-07")
+        raise PinError(f"{version!r} is not a storage API version like 2019-07-07")
     supported: list[str] = serialize_module._SUPPORTED_API_VERSIONS
-    kept = [v for v in supported if v <= version]
-    if not kept or kept[-1] != version:
-        kept.append(version)
-    supported[:] = kept  # in place: get_api_version() reads this very list at call time
+    # in place: get_api_version() reads this very list at call time
+    supported[:] = [*(v for v in supported if v != version), version]
 
 
-def pin_now(version: str) -> None:
-    """Pin immediately (for an interpreter where the hook was not installed)."""
-    import azure.storage.blob._serialize as serialize
-
-    apply(serialize, version)
+def _decide() -> str | None:
+    """:func:`configured_version`, or stop the process with one clear line (exit 2)."""
+    try:
+        return configured_version()
+    except PinError as err:
+        sys.stderr.write(f"edgetrain: error: {err}\n")
+        raise SystemExit(CONFIG_EXIT_CODE) from None
 
 
 class _PinningLoader(importlib.abc.Loader):
@@ -96,7 +150,7 @@ class _PinningFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
         if fullname != TARGET_MODULE:
             return None
-        version = configured_version()
+        version = _decide()
         if version is None:
             return None
         for finder in sys.meta_path:
@@ -114,7 +168,7 @@ def install() -> None:
     if any(isinstance(f, _PinningFinder) for f in sys.meta_path):
         return
     if TARGET_MODULE in sys.modules:
-        version = configured_version()
+        version = _decide()
         if version:
             apply(sys.modules[TARGET_MODULE], version)
         return

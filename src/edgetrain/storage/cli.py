@@ -1,12 +1,14 @@
-"""``edgetrain storage up|down|status|seed``: the embedded Stack Hub stand-in and its sample data."""
+"""``edgetrain storage up|down|status|seed|land|clear|pull``: the Stack Hub stand-in, sample and own data."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from datetime import date
+from pathlib import Path
 
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_edge_config
+from edgetrain.config.params import DEFAULT_PARAMS
 
 DEFAULT_ROWS = 20_000
 DEFAULT_DAYS = 5
@@ -31,6 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator seed (%(default)s)")
     seed.add_argument("--start", type=date.fromisoformat, default=None, help="first day, YYYY-MM-DD")
     seed.set_defaults(handler=_seed)
+    land = sub.add_parser(
+        "land", help="check your CSV files against params.yaml, then upload them to the raw container"
+    )
+    land.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV drops (stored by file name)")
+    land.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file (%(default)s)")
+    land.add_argument(
+        "--replace", action="store_true", help="then delete the other drops under the prefix (stand-in only)"
+    )
+    land.set_defaults(handler=_land)
+    sub.add_parser("clear", help="delete every drop under the raw prefix (stand-in only)").set_defaults(
+        handler=_clear
+    )
     pull = sub.add_parser(
         "pull", help="dvc pull data.dvc, backfilling an empty DVC remote from the raw container"
     )
@@ -93,6 +107,31 @@ def _seed(args: argparse.Namespace) -> int:
         f"{len(landed)} drops in {cfg.storage.raw_container}/{cfg.storage.raw_prefix} "
         f"({new} uploaded, {len(landed) - new} already there), {args.rows} rows"
     )
+    return 0
+
+
+def _land(args: argparse.Namespace) -> int:
+    from edgetrain.config.params import load_params
+    from edgetrain.storage.land import land, validate
+
+    cfg = load_edge_config(args.config)
+    rows = validate(args.files, load_params(args.params))  # everything checked before any upload
+    result = land(cfg.storage, args.files, replace=args.replace)
+    new = sum(item.uploaded for item in result.landed)
+    where = f"{cfg.storage.raw_container}/{cfg.storage.raw_prefix}"
+    print(
+        f"{len(result.landed)} drops in {where} ({new} uploaded, {len(result.landed) - new} already there), "
+        f"{rows} rows" + (f"; removed {len(result.removed)} other drops" if args.replace else "")
+    )
+    return 0
+
+
+def _clear(args: argparse.Namespace) -> int:
+    from edgetrain.storage.land import clear
+
+    cfg = load_edge_config(args.config)
+    removed = clear(cfg.storage)
+    print(f"removed {len(removed)} drops from {cfg.storage.raw_container}/{cfg.storage.raw_prefix}")
     return 0
 
 

@@ -4,7 +4,8 @@ Stack Hub storage has no Azure AD auth, so access is by account key or SAS insid
 It is looked up, in order, in ``AZURE_STORAGE_CONNECTION_STRING`` (DVC reads the same variable) and in
 DVC's git-ignored ``.dvc/config.local``; for the embedded stand-in the published Azurite dev key is used.
 Endpoints given as a suffix become ``EndpointSuffix=`` (``https://<account>.blob.<suffix>``); a full
-endpoint becomes ``BlobEndpoint=``. Every client is created with the configured ``api_version``.
+endpoint becomes ``BlobEndpoint=``. Every client is created with the configured ``api_version`` (or the
+``EDGETRAIN_STORAGE_API_VERSION`` override: :func:`api_version`, the same rule the venv-wide pin follows).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from edgetrain.config.edge import StorageConfig
-from edgetrain.errors import StorageError
+from edgetrain.errors import ConfigError, StorageError
+from edgetrain.storage import api_pin
 from edgetrain.storage.azurite import DEV_ACCOUNT, DEV_KEY
 
 if TYPE_CHECKING:
@@ -77,8 +79,23 @@ def connection_string(cfg: StorageConfig) -> str:
     )
 
 
+def api_version(cfg: StorageConfig) -> str:
+    """The API version this project's clients send: the env override if set, else the config's."""
+    try:
+        return api_pin.effective(cfg.api_version)
+    except api_pin.PinError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _version_source(cfg: StorageConfig) -> str:
+    if api_version(cfg) != cfg.api_version:
+        return f"{api_pin.ENV_VAR} (overrides storage.api_version {cfg.api_version})"
+    return "storage.api_version in config/edge.yaml"
+
+
 def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobServiceClient:
     """A BlobServiceClient that speaks the configured API version."""
+    version = api_version(cfg)
     from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
     retry = ExponentialRetry(
@@ -87,7 +104,7 @@ def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobService
     try:
         return BlobServiceClient.from_connection_string(
             conn_str or connection_string(cfg),
-            api_version=cfg.api_version,
+            api_version=version,
             connection_timeout=CONNECT_TIMEOUT_S,
             retry_policy=retry,
         )
@@ -112,8 +129,8 @@ def storage_errors(cfg: StorageConfig) -> Iterator[None]:
     except HttpResponseError as exc:
         if exc.error_code == "InvalidHeaderValue":
             raise StorageError(
-                f"storage at {cfg.blob_url} rejected API version {cfg.api_version} (x-ms-version): set "
-                "storage.api_version in config/edge.yaml to what your Stack Hub build speaks "
+                f"storage at {cfg.blob_url} rejected API version {api_version(cfg)} (x-ms-version, from "
+                f"{_version_source(cfg)}): use what your Stack Hub build speaks "
                 "(2019-07-07 on 2008+, 2019-02-02 on 2005)"
             ) from None
         raise StorageError(
