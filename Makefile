@@ -7,7 +7,8 @@ PYTHON ?= python3
 UV_VERSION := 0.13.8
 UV_HOME := .edgetrain/tools/uv-$(UV_VERSION)
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
-export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# The venv and the bootstrapped uv first: recipes and the tests they start find both.
+export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/$(UV_HOME)/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 # Byte-compile at install: with PYTHONDONTWRITEBYTECODE set (common in CI images) every dvc/edgetrain
 # process would otherwise recompile its imports from source (seconds per command).

@@ -129,7 +129,8 @@ def fork(tmp_path: Path):  # type: ignore[no-untyped-def]
         .replace("127.0.0.1:10000", f"127.0.0.1:{port}")
         .replace("port: 10000", f"port: {port}")
     )
-    sh("git commit -qam 'Own stand-in port'", clone)
+    # `git add` by name: the edit keeps the file's size, so `commit -a`'s stat check can miss it.
+    sh("git add config/edge.yaml && git commit -qm 'Own stand-in port'", clone)
     try:
         sh("edgetrain storage up", clone)
         for line in demo_data_steps():
