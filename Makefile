@@ -36,7 +36,8 @@ up: install ## start the Stack Hub stand-in (Azurite + strict API-version proxy)
 down: ## stop the stand-in
 	edgetrain storage down
 
-demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro, metrics, package, serve, one score
+demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro, metrics, package, serve, one score
+	edgetrain doctor
 	edgetrain storage seed --rows $(DEMO_ROWS)
 	edgetrain storage pull
 	dvc repro
