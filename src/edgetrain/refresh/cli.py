@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         cmd.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help="summary (%(default)s)")
     check.set_defaults(handler=_check)
     report.set_defaults(handler=_report)
+    changed = sub.add_parser(
+        "changed", help="print true/false: does data.dvc record other data than git's version of it?"
+    )
+    changed.add_argument("--dvcfile", type=Path, default=Path("data.dvc"))
+    changed.add_argument("--against", default="HEAD", help="git revision (%(default)s)")
+    changed.set_defaults(handler=_changed)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -79,4 +85,40 @@ def _report(args: argparse.Namespace) -> int:
         write_json_atomic(args.json, diff)
     added = sum(diff["drops_added"].values())
     print(f"data report: {len(diff['drops_added'])} drop(s), {added} rows added -> {args.out}")
+    return 0
+
+
+def _changed(args: argparse.Namespace) -> int:
+    """Compare the data version (outs md5), not the file: a re-landed identical drop changes only the
+    source's etag-based hash, which is no new data."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from edgetrain.data.version import data_version
+    from edgetrain.errors import ConfigError
+
+    path = args.dvcfile
+    try:
+        now = data_version(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))[0]
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    git = subprocess.run(
+        ["git", "show", f"{args.against}:./{path.as_posix()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    before = (
+        data_version(yaml.safe_load(git.stdout), f"{args.against}:{path}")[0] if git.returncode == 0 else None
+    )
+    if before == now:
+        print(f"no new drops (data {now} as in {args.against})", file=sys.stderr)
+        print("false")
+    else:
+        print(f"data changed: {before} -> {now}", file=sys.stderr)
+        print("true")
     return 0
