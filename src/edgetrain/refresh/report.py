@@ -133,7 +133,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 def _fmt(value: float | None, pct: bool = False) -> str:
     if value is None:
         return "–"
-    return f"{value:.1%}" if pct else f"{value:.4g}"
+    return f"{value:.1%}" if pct else f"{value:.6g}"
 
 
 def _shift(value: float | None) -> str:
