@@ -63,7 +63,16 @@ install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   # What the workflows call: git, make, Python 3 with venv (uv brings the pinned interpreter's packages).
-  apt-get install -y -q --no-install-recommends ca-certificates curl git make python3 python3-venv tar
+  local python=(python3 python3-venv)
+  # The project needs Python 3.11+ (uv never downloads one here); 22.04's python3 is 3.10.
+  if grep -q '^VERSION_ID="\?22.04' /etc/os-release; then python+=(python3.11 python3.11-venv); fi
+  apt-get install -y -q --no-install-recommends ca-certificates curl git make tar "${python[@]}"
+}
+
+install_runner_dependencies() {
+  if [[ -n "$ROOT" ]]; then log "runner dependencies: skipped (alternate root $ROOT)"; return; fi
+  "$RUNNER_HOME/bin/installdependencies.sh" > /dev/null  # the runner's own list (ICU, Kerberos, ...)
+  log "runner dependencies: installed"
 }
 
 create_user() {
@@ -164,6 +173,7 @@ main() {
       install_packages
       create_user
       install_runner
+      install_runner_dependencies
       install_secrets
       install_service
       ;;
