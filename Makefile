@@ -53,7 +53,7 @@ lint: install ## ruff, workflow and shell checks
 	ruff format --check .
 	shellcheck .ci/run
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
-	zizmor --offline --min-severity medium .github/workflows/
+	zizmor --offline --persona auditor .github/workflows/
 
 pytest: install
 	edgetrain storage install

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edgetrain.pipeline.cli",
     "edgetrain.serving.cli",
     "edgetrain.registry.cli",
+    "edgetrain.report.cli",
     "edgetrain.doctor.cli",
     "edgetrain.refresh.cli",
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,20 +16,6 @@ pytestmark = [
     # azure-ai-ml 1.35 builds its marshmallow schemas with options marshmallow 4 deprecates; not ours to fix.
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning"),
 ]
-
-
-def _standin_module():  # type: ignore[no-untyped-def]
-    name = "edgetrain_tests_azureml_standin"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, REPO_ROOT / "tests" / "registry" / "azureml_standin.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 class Token:
@@ -65,7 +49,9 @@ def workspace(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type
 
     folder = tmp_path / "aml"
     folder.mkdir()
-    with _standin_module().AzureMLStandin(
+    from rehearsal.azureml_standin import AzureMLStandin
+
+    with AzureMLStandin(
         folder,
         standin.azurite_endpoint,
         DEV_KEY,

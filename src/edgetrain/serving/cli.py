@@ -1,12 +1,16 @@
-"""Serving commands: ``package``, ``serve``, ``score-example``."""
+"""Serving commands: ``package``, ``image build|push``, ``serve``, ``score-example``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgetrain.errors import EdgetrainError
+
+if TYPE_CHECKING:
+    from edgetrain.serving.image import Buildah
 
 DEFAULT_CONTEXT = Path("build/scoring")
 
@@ -24,7 +28,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pkg.add_argument("--config", type=Path, default=Path("config/edge.yaml"))
     pkg.add_argument("-o", "--output", type=Path, default=DEFAULT_CONTEXT, help="default: %(default)s")
     pkg.add_argument("--model-version", help="registry version to stamp into labels and /metadata")
+    pkg.add_argument(
+        "--source-url",
+        help="repository URL for the image's source label (default: GitHub Actions' repository, else the "
+        "origin remote as https; a local-path origin gives no source label)",
+    )
+    pkg.add_argument(
+        "--require-clean",
+        action="store_true",
+        help="refuse uncommitted changes to tracked files (releases); otherwise the revision is <sha>-dirty",
+    )
     pkg.set_defaults(handler=_package)
+    _register_image(subparsers)
 
     serve = subparsers.add_parser(
         "serve",
@@ -56,6 +71,99 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     example.set_defaults(handler=_score_example)
 
 
+def _register_image(subparsers: argparse._SubParsersAction) -> None:
+    image = subparsers.add_parser(
+        "image",
+        help="build the scoring image from the package context and push it (buildah, skopeo)",
+        description="Reproducible: rebuilding a commit gives the same image, re-pushing the same digest.",
+    )
+    actions = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--context", type=Path, default=DEFAULT_CONTEXT, help="default: %(default)s")
+    common.add_argument("--storage-driver", help="buildah storage driver (env STORAGE_DRIVER; default vfs)")
+    common.add_argument("--storage-root", type=Path, help="private storage (env EDGETRAIN_CONTAINERS_ROOT)")
+
+    build = actions.add_parser(
+        "build",
+        parents=[common],
+        help="build the image, tagged with the model version and the commit",
+    )
+    build.add_argument("--isolation", help="buildah isolation (env BUILDAH_ISOLATION; default chroot)")
+    build.add_argument(
+        "--base-image",
+        help="replace the Dockerfile's digest-pinned base (the offline rehearsal's stand-in only)",
+    )
+    build.add_argument("--pull", default="missing", help="missing | always | never (default %(default)s)")
+    build.add_argument(
+        "--volume",
+        action="append",
+        default=[],
+        metavar="SRC:DST[:OPTS]",
+        help="bind mount for RUN steps, e.g. a wheelhouse and pip.conf (repeatable)",
+    )
+    build.set_defaults(handler=_image_build)
+
+    push = actions.add_parser(
+        "push", parents=[common], help="push every tag; prints the reference with its digest"
+    )
+    push.add_argument("--registry", help="registry host (default: acr.login_server in --config)")
+    push.add_argument("--repository", help="default: acr.repository recorded by `edgetrain package`")
+    push.add_argument("--config", type=Path, default=Path("config/edge.yaml"))
+    push.add_argument("--authfile", type=Path, help="registry credentials (default: buildah's/docker's)")
+    push.add_argument("--digest-file", type=Path, help="write <registry>/<repository>@<digest> here")
+    push.set_defaults(handler=_image_push)
+
+
+def _buildah(args: argparse.Namespace) -> Buildah:
+    from edgetrain.serving.image import Buildah
+
+    return Buildah.from_env(args.storage_driver, getattr(args, "isolation", None), args.storage_root)
+
+
+def _image_build(args: argparse.Namespace) -> int:
+    from edgetrain.serving.image import BuildOptions, build
+
+    built = build(
+        BuildOptions(
+            context=args.context,
+            buildah=_buildah(args),
+            base_image=args.base_image,
+            pull=args.pull,
+            volumes=tuple(args.volume),
+        )
+    )
+    for name in built.names:
+        print(f"built {name} (image id {built.image_id[:12]}, {built.seconds:.1f}s)")
+    return 0
+
+
+def _image_push(args: argparse.Namespace) -> int:
+    from edgetrain.serving.image import PushOptions, push
+
+    registry = args.registry
+    if not registry:
+        from edgetrain.config.edge import load_edge_config
+
+        registry = load_edge_config(args.config).acr.login_server
+    pushed = push(
+        PushOptions(
+            context=args.context,
+            registry=registry,
+            buildah=_buildah(args),
+            repository=args.repository,
+            authfile=args.authfile,
+        )
+    )
+    verb = "pushed" if pushed.pushed else "unchanged (already in the registry)"
+    for tag in pushed.tags:
+        print(f"{verb}: {pushed.repository}:{tag}@{pushed.digest}")
+    if args.digest_file:
+        args.digest_file.parent.mkdir(parents=True, exist_ok=True)
+        args.digest_file.write_text(pushed.reference + "\n", encoding="utf-8")
+    print(pushed.reference)
+    return 0
+
+
 def _package(args: argparse.Namespace) -> int:
     from edgetrain.serving.package import PackageOptions, build_context, context_size
 
@@ -66,6 +174,8 @@ def _package(args: argparse.Namespace) -> int:
         config=args.config,
         output=args.output,
         model_version=args.model_version,
+        source_url=args.source_url,
+        require_clean=args.require_clean,
     )
     output = build_context(opts)
     print(f"build context: {output} ({context_size(output) / 1e6:.2f} MB)")

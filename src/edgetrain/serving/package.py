@@ -11,20 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgetrain.errors import DataError, EdgetrainError
 from edgetrain.serving.dockerfile import DOCKERIGNORE, ImageLabels, render_dockerfile
+from edgetrain.serving.provenance import provenance
 
 log = logging.getLogger(__name__)
 
 SERVING_DIR = Path(__file__).resolve().parent
 SERVER_PACKAGE = SERVING_DIR / "scoring_server"
 REQUIREMENTS_LOCK = SERVING_DIR / "requirements.lock"
+#: What ``edgetrain image build`` reads from the context: repository, tags, labels, timestamp.
+IMAGE_SPEC = "image.json"
 
 #: Suffixes of files that hold rows of data (also when compressed: ``x.csv.gz``).
 DATA_SUFFIXES = frozenset(
@@ -50,6 +52,10 @@ class PackageOptions:
     output: Path = Path("build/scoring")
     model_version: str | None = None
     root: Path = field(default_factory=Path.cwd)
+    #: Repository URL for the source label (default: from GitHub Actions' env or the origin remote).
+    source_url: str | None = None
+    #: Refuse a tree with uncommitted changes to tracked files (releases); otherwise revision ``<sha>-dirty``.
+    require_clean: bool = False
 
 
 def is_data_file(path: Path, root: Path) -> str | None:
@@ -86,23 +92,30 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+def _check_no_symlinks(model_dir: Path) -> None:
+    """A symlink in the model folder could pull any file of the machine into the image: refuse it."""
+    if model_dir.is_symlink():
+        raise EdgetrainError(f"{model_dir}: is a symlink; refusing to package (copy the model folder)")
+    for path in sorted(model_dir.rglob("*")):
+        if path.is_symlink():
+            raise EdgetrainError(
+                f"{path}: is a symlink; refusing to package (set DVC's cache.type to copy/reflink/hardlink)"
+            )
 
 
-def _source_url(remote: str | None) -> str:
-    if not remote:
-        return "unknown"
-    if remote.startswith("git@") and ":" in remote:
-        host, path = remote[4:].split(":", 1)
-        remote = f"https://{host}/{path}"
-    return remote.removesuffix(".git")
+def model_file_path(model_dir: Path, metadata: dict[str, Any], metadata_path: Path) -> Path:
+    """``metadata.json``'s ``model_file`` as a plain relative path that stays inside ``model_dir``."""
+    raw = metadata.get("model_file") or "model.ubj"
+    bad = f"{metadata_path}: model_file {raw!r} must be a relative path inside {model_dir}"
+    if not isinstance(raw, str) or "\\" in raw or "\x00" in raw:
+        raise EdgetrainError(bad)
+    rel = PurePosixPath(raw)
+    if rel.is_absolute() or not rel.parts or ".." in rel.parts or rel.parts[0].startswith("~"):
+        raise EdgetrainError(bad)
+    path = model_dir.joinpath(*rel.parts)
+    if not path.resolve().is_relative_to(model_dir.resolve()):
+        raise EdgetrainError(bad)
+    return path
 
 
 def _collect(opts: PackageOptions, model_file: Path) -> list[tuple[Path, str]]:
@@ -112,43 +125,59 @@ def _collect(opts: PackageOptions, model_file: Path) -> list[tuple[Path, str]]:
         rel = src.relative_to(opts.model_dir)
         if src.is_file() and "__pycache__" not in rel.parts and not rel.name.startswith("."):
             files.append((src, f"model/{rel.as_posix()}"))
-    if model_file.resolve() not in {src.resolve() for src, _ in files}:
-        files.append((model_file, f"model/{model_file.name}"))
+    if model_file not in {src for src, _ in files}:
+        raise EdgetrainError(f"{model_file}: hidden or cache files cannot be the model; rename it")
     files += [(src, f"scoring_server/{src.name}") for src in sorted(SERVER_PACKAGE.glob("*.py"))]
     files.append((REQUIREMENTS_LOCK, "requirements.lock"))
     return files
 
 
-def _serving_info(opts: PackageOptions, metadata: dict[str, Any]) -> tuple[dict[str, Any], ImageLabels]:
+def _serving_info(
+    opts: PackageOptions, metadata: dict[str, Any]
+) -> tuple[dict[str, Any], ImageLabels, dict[str, Any]]:
+    """serving.json (the server's /metadata), the image labels and the image spec (image.json)."""
     from edgetrain.config.edge import load_edge_config
     from edgetrain.config.loader import load_model
     from edgetrain.config.params import Params
 
     metrics = _read_json(opts.metrics, "test metrics")
     params = load_model(opts.params, Params)
-    model_name = load_edge_config(opts.config).azureml.model_name
-    commit = _git(opts.root, "rev-parse", "HEAD") or "unknown"
-    dirty = _git(opts.root, "status", "--porcelain", "--untracked-files=no") is not None
+    edge = load_edge_config(opts.config)
+    origin = provenance(opts.root, explicit_source=opts.source_url)
+    if opts.require_clean and origin.dirty:
+        raise EdgetrainError(
+            f"{opts.root}: tracked files have uncommitted changes; commit them (a release image must be "
+            "exactly a commit), or leave out --require-clean to build a `-dirty` image"
+        )
     data_version = (metadata.get("data_version") or {}).get("md5") or "unknown"
     info = {
-        "model_name": model_name,
+        "model_name": edge.azureml.model_name,
         "model_version": opts.model_version,
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "git_commit": origin.commit or "unknown",
+        "git_dirty": origin.dirty,
         "task": metadata.get("task"),
         "threshold": params.evaluate.threshold,
         "metrics": metrics,
         "data_version": metadata.get("data_version"),
     }
+    short = origin.revision[:12] if origin.commit else "dev"
     labels = ImageLabels(
-        source=_source_url(_git(opts.root, "remote", "get-url", "origin")),
-        revision=commit,
-        version=opts.model_version or (commit[:12] if commit != "unknown" else "dev"),
-        model_name=model_name,
+        source=origin.source,
+        revision=origin.revision,
+        version=opts.model_version or short,
+        model_name=edge.azureml.model_name,
         model_version=opts.model_version or "unversioned",
         data_version=data_version,
+        epoch=origin.epoch,
     )
-    return info, labels
+    spec = {
+        "repository": edge.acr.repository,
+        "model_version": opts.model_version,
+        "revision": origin.revision if origin.commit else None,
+        "source_date_epoch": origin.epoch,
+        "labels": labels.as_dict(),
+    }
+    return info, labels, spec
 
 
 def _check_output(output: Path) -> None:
@@ -161,17 +190,19 @@ def _check_output(output: Path) -> None:
 def build_context(opts: PackageOptions) -> Path:
     """Write the build context to ``opts.output`` atomically and return it."""
     metadata_path = opts.model_dir / "metadata.json"
+    if opts.model_dir.exists() or opts.model_dir.is_symlink():
+        _check_no_symlinks(opts.model_dir)
     if not metadata_path.is_file():
         raise EdgetrainError(f"{metadata_path}: model metadata not found (run `dvc repro` first)")
     metadata = _read_json(metadata_path, "model metadata")
-    model_file = opts.model_dir / str(metadata.get("model_file") or "model.ubj")
+    model_file = model_file_path(opts.model_dir, metadata, metadata_path)
     if not model_file.is_file():
         raise EdgetrainError(f"{model_file}: model not found (run `dvc repro` first)")
     if not REQUIREMENTS_LOCK.is_file():
         raise EdgetrainError(f"{REQUIREMENTS_LOCK}: serving lock missing")
     files = _collect(opts, model_file)
     refuse_data(files, opts.root)
-    info, labels = _serving_info(opts, metadata)
+    info, labels, spec = _serving_info(opts, metadata)
     _check_output(opts.output)
 
     opts.output.parent.mkdir(parents=True, exist_ok=True)
@@ -180,17 +211,18 @@ def build_context(opts: PackageOptions) -> Path:
         for src, dest in files:
             target = staging / dest
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
+            shutil.copyfile(src, target, follow_symlinks=False)
         (staging / "model" / "serving.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (staging / "Dockerfile").write_text(render_dockerfile(labels), encoding="utf-8")
         (staging / ".dockerignore").write_text(DOCKERIGNORE, encoding="utf-8")
+        (staging / IMAGE_SPEC).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         written = [(p, p.relative_to(staging).as_posix()) for p in staging.rglob("*") if p.is_file()]
         refuse_data(written, opts.root)
         _swap_into_place(staging, opts.output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log.info("build context written to %s (%d files)", opts.output, len(files) + 3)
+    log.info("build context written to %s (%d files)", opts.output, len(files) + 4)
     return opts.output
 
 

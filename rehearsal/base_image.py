@@ -1,0 +1,194 @@
+"""Offline stand-in for the scoring image's base, and a wheelhouse for its pip (rehearsal only).
+
+Docker Hub cannot be reached here, so the base the Dockerfile pins (python:3.11.17-slim-bookworm by digest)
+is stood in by a Debian bookworm ``mmdebstrap --variant=minbase`` root file system with python3 (3.11, the
+version the serving lock's wheels target) and pip, imported into buildah's storage under the base's tag
+name. A digest cannot be faked, so the build is pointed at it with ``edgetrain image build --base-image``
+(only the rehearsal does that). pip inside the build installs from a ``pip download`` wheelhouse, mounted
+with a pip.conf, still checking every hash of ``requirements.lock``.
+
+Both are cached under ``.edgetrain/rehearsal/`` keyed by their recipe, so tests and CI build them once.
+
+    python rehearsal/base_image.py [--storage-root DIR]   # prints the `edgetrain image build` arguments
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgetrain.errors import EdgetrainError
+from edgetrain.serving.dockerfile import BASE_IMAGE_TAG
+from edgetrain.serving.image import Buildah, run_tool
+from edgetrain.serving.package import REQUIREMENTS_LOCK
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".edgetrain" / "rehearsal"
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+#: bookworm's python3; must be the minor version the lock's wheels and the pinned base's tag name.
+PYTHON_VERSION = "3.11"
+PACKAGES = ("python3", "python3-pip", "python-is-python3", "passwd", "ca-certificates")
+#: The official image has no PEP 668 marker (its python lives in /usr/local); neither may the stand-in.
+HOOKS = ('rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED',)
+DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
+#: What the official image's config sets and the Dockerfile relies on.
+IMAGE_CHANGES = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    'CMD ["python3"]',
+)
+#: Wheel platforms bookworm's glibc 2.36 on x86-64 accepts (pip does not expand --platform by itself).
+GLIBC_MINOR = 36
+PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1)),
+    *("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"),
+)
+MMDEBSTRAP_TIMEOUT_S = 900
+PIP_TIMEOUT_S = 900
+IMPORT_TIMEOUT_S = 600
+RECIPE_LABEL = "io.edgetrain.rehearsal.base-recipe"
+PIP_CONF = "[global]\nno-index = true\nfind-links = /wheelhouse\n"
+
+
+@dataclass(frozen=True)
+class StandIn:
+    base_image: str
+    wheelhouse: Path
+    pip_conf: Path
+
+    def build_args(self) -> list[str]:
+        """Arguments for ``edgetrain image build`` that use the stand-in and the wheelhouse."""
+        return [
+            "--base-image", self.base_image, "--pull", "never",
+            "--volume", f"{self.wheelhouse}:/wheelhouse:ro",
+            "--volume", f"{self.pip_conf}:/etc/pip.conf:ro",
+        ]  # fmt: skip
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _recipe() -> str:
+    return _key(SUITE, MIRROR, *PACKAGES, *HOOKS, *DPKG_EXCLUDES, *IMAGE_CHANGES)
+
+
+def rootfs_tarball(cache: Path = CACHE) -> Path:
+    """The stand-in's root file system (built once per recipe)."""
+    tarball = cache / f"base-{SUITE}-{_recipe()}.tar"
+    if tarball.is_file():
+        return tarball
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="base-", dir=cache) as tmp:
+        partial = Path(tmp) / tarball.name
+        argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet"]
+        argv += [f"--include={','.join(PACKAGES)}"]
+        argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES]
+        argv += [f"--customize-hook={hook}" for hook in HOOKS]
+        run_tool([*argv, SUITE, str(partial), MIRROR], MMDEBSTRAP_TIMEOUT_S, "build the base stand-in")
+        _check_python(partial)
+        partial.rename(tarball)
+    return tarball
+
+
+def _check_python(tarball: Path) -> None:
+    with tarfile.open(tarball) as tar:
+        names = set(tar.getnames())
+    if f"./usr/bin/python{PYTHON_VERSION}" not in names:
+        raise EdgetrainError(
+            f"{tarball}: the stand-in has no python{PYTHON_VERSION} (the lock's wheels need it)"
+        )
+    if any(name.endswith("EXTERNALLY-MANAGED") for name in names):
+        raise EdgetrainError(f"{tarball}: pip in the stand-in would refuse to install (EXTERNALLY-MANAGED)")
+
+
+def standin_recipe(buildah: Buildah, name: str) -> str | None:
+    """The recipe label of the image ``name`` in ``buildah``'s storage (``None``: not there)."""
+    done = subprocess.run(
+        ["buildah", *buildah.global_args(), "inspect", "--type", "image", name],
+        capture_output=True,
+        text=True,
+        timeout=IMPORT_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    labels = (json.loads(done.stdout).get("OCIv1", {}).get("config") or {}).get("Labels") or {}
+    return labels.get(RECIPE_LABEL)
+
+
+def ensure_base(buildah: Buildah, cache: Path = CACHE) -> str:
+    """The stand-in in ``buildah``'s storage under the pinned base's name (imported when missing or stale)."""
+    name = BASE_IMAGE_TAG
+    recipe = _recipe()
+    if standin_recipe(buildah, name) == recipe:
+        return name
+    tarball = rootfs_tarball(cache)
+    argv = ["podman", *buildah.global_args(), "import", "--quiet"]
+    for change in (*IMAGE_CHANGES, f"LABEL {RECIPE_LABEL}={recipe}"):
+        argv += ["--change", change]
+    run_tool([*argv, str(tarball), name], IMPORT_TIMEOUT_S, "import the base stand-in")
+    return name
+
+
+def wheelhouse(cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> tuple[Path, Path]:
+    """``pip download`` of every locked wheel for CPython ``PYTHON_VERSION`` (x86-64 glibc) + pip.conf."""
+    text = lock.read_text(encoding="utf-8")
+    folder = cache / f"wheelhouse-{_key(text, PYTHON_VERSION)}"
+    pip_conf = cache / "pip.conf"
+    if not folder.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="wheels-", dir=cache) as tmp:
+            partial = Path(tmp) / "wheels"
+            argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+            argv += ["--require-hashes", "--only-binary=:all:", "--no-deps", "--implementation", "cp"]
+            argv += ["--python-version", PYTHON_VERSION, "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
+            argv += [arg for tag in PLATFORMS for arg in ("--platform", tag)]
+            argv += ["--dest", str(partial), "-r", str(lock)]
+            run_pip(argv)
+            partial.rename(folder)
+    pip_conf.write_text(PIP_CONF, encoding="utf-8")
+    return folder, pip_conf
+
+
+def run_pip(argv: list[str]) -> None:
+    """pip from this interpreter, or the system python3's when the venv has none (uv venvs)."""
+    probe = subprocess.run([argv[0], "-m", "pip", "--version"], capture_output=True, timeout=60, check=False)
+    if probe.returncode != 0:
+        python3 = shutil.which("python3") or "python3"
+        argv = [python3, *argv[1:]]
+    run_tool(argv, PIP_TIMEOUT_S, "download the serving wheels")
+
+
+def prepare(buildah: Buildah, cache: Path = CACHE) -> StandIn:
+    base = ensure_base(buildah, cache)
+    wheels, pip_conf = wheelhouse(cache)
+    return StandIn(base, wheels, pip_conf)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--storage-root", type=Path, help="buildah storage (env EDGETRAIN_CONTAINERS_ROOT)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    try:
+        standin = prepare(Buildah.from_env(root=args.storage_root), args.cache)
+    except EdgetrainError as err:
+        sys.stderr.write(f"base_image: error: {err}\n")
+        return err.exit_code
+    sys.stdout.write(" ".join(standin.build_args()) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
