@@ -89,7 +89,7 @@ def project(tmp_path: Path, standin, doctor_containers) -> Project:  # type: ign
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AZURE_", "EDGETRAIN_", "IDENTITY_", "MSI_")) and k not in {"PATH"}
+        if not k.startswith(("AZURE_", "AZUREML_", "EDGETRAIN_", "IDENTITY_", "MSI_")) and k not in {"PATH"}
     }
     env.update(
         PATH=f"{REPO_ROOT / '.venv' / 'bin'}{os.pathsep}{bin_dir}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,7 @@ def workspace(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
         yield aml
+    os.environ.pop("AZUREML_CURRENT_CLOUD", None)  # MLClient sets it process-wide
     from azure.ai.ml import _azure_environments
 
     for name in [n for n in _azure_environments._environments if n.startswith("EdgetrainLoopback")]:
