@@ -51,7 +51,7 @@ demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro, met
 lint: install ## ruff, workflow and shell checks
 	ruff check .
 	ruff format --check .
-	shellcheck .ci/run
+	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --persona auditor .github/workflows/
 
