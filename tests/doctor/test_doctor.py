@@ -129,3 +129,28 @@ def test_invalid_config_names_the_key(project: Project) -> None:
     assert done.returncode == 1
     [line] = lines(done, "FAIL", "config")
     assert "storage.raw_container" in line
+
+
+def test_stand_in_not_running_says_how_to_start_it(project: Project) -> None:
+    from edgetrain.storage.azurite import free_port
+
+    project.edit_edge(
+        lambda e: e["storage"].update(blob_endpoint=f"http://127.0.0.1:{free_port()}/devstoreaccount1")
+    )
+    del project.env["AZURE_STORAGE_CONNECTION_STRING"]  # the stand-in's dev key, built from the config
+    done = project.doctor()
+    assert done.returncode == 1
+    assert lines(done, "PASS", "connection string")
+    [line] = lines(done, "FAIL", "storage endpoint")
+    assert "unreachable" in line
+    assert "fix: start the local stand-in: `edgetrain storage up`" in line
+    assert lines(done, "FAIL", "containers")  # not checked
+
+
+def test_connection_string_for_another_endpoint(project: Project) -> None:
+    project.edit_edge(lambda e: e["storage"].update(blob_endpoint="http://127.0.0.1:9/devstoreaccount1"))
+    done = project.doctor()
+    assert done.returncode == 1
+    [line] = lines(done, "FAIL", "connection string")
+    assert "config/edge.yaml at http://127.0.0.1:9/devstoreaccount1" in line
+    assert DEV_KEY not in done.stdout

@@ -85,6 +85,19 @@ def check_connection_string(ctx: Context) -> Iterator[Result]:
             f"use the connection string of account {storage.account_name!r} or correct storage.account_name",
         )
         return
+    endpoint = fields.get("BlobEndpoint", "").rstrip("/")
+    suffix = fields.get("EndpointSuffix")
+    if (endpoint and endpoint != storage.blob_url) or (
+        suffix and not endpoint and suffix != storage.endpoint_suffix
+    ):
+        yield Result(
+            name,
+            False,
+            f"from {source}: it points at {endpoint or 'suffix ' + str(suffix)}, config/edge.yaml at "
+            f"{storage.blob_url}",
+            "make the connection string's BlobEndpoint/EndpointSuffix and config/edge.yaml storage agree",
+        )
+        return
     if not ({"AccountKey", "SharedAccessSignature"} & fields.keys()):
         yield Result(
             name,

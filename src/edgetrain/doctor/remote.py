@@ -13,7 +13,7 @@ from edgetrain.config.edge import STACK_HUB_API_VERSIONS, StorageConfig
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
 from edgetrain.storage import api_pin
-from edgetrain.storage.connection import blob_service
+from edgetrain.storage.connection import blob_service, is_standin
 
 log = logging.getLogger(__name__)
 PIN_PROBE_TIMEOUT_S = 60
@@ -104,12 +104,12 @@ def check_storage(ctx: Context) -> Iterator[Result]:
         )
         yield Result("storage endpoint", False, f"{where} {detail}{said}", fix)
     elif kind == "unreachable":
-        yield Result(
-            "storage endpoint",
-            False,
-            f"{where} unreachable: {detail}",
-            "check storage.blob_endpoint / endpoint_suffix, DNS and outbound HTTPS (443) from this machine",
+        fix = (
+            "start the local stand-in: `edgetrain storage up` (or `make up`)"
+            if is_standin(storage)
+            else "check storage.blob_endpoint / endpoint_suffix, DNS and outbound HTTPS (443) from here"
         )
+        yield Result("storage endpoint", False, f"{where} unreachable: {detail}", fix)
     elif kind == "auth":
         yield Result(
             "storage endpoint", False, f"{where}: {detail}", "use a current account key or an unexpired SAS"
