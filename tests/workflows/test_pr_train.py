@@ -34,12 +34,8 @@ def fork_run(rehearsal_base: Rehearsal) -> tuple[ActRun, int]:
 
 
 @pytest.fixture(scope="module")
-def pr_run(rehearsal_base: Rehearsal) -> ActRun:
-    r = rehearsal_base
-    params = yaml.safe_load(r.show("main", "params.yaml"))
-    params["train"]["max_depth"] = 4
-    r.commit("tune-depth", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Tune max_depth")
-    return r.run("pr-train.yml", "pull_request", r.pull_request_event("tune-depth", number=1))
+def pr_run(trained_pr: ActRun) -> ActRun:
+    return trained_pr
 
 
 def test_fork_pull_request_never_reaches_the_edge_runner(fork_run, rehearsal_base: Rehearsal) -> None:  # type: ignore[no-untyped-def]
