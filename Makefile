@@ -21,7 +21,8 @@ help: ## list targets
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	grep -q '^uv==$(UV_VERSION) ' requirements-uv.txt || { echo "requirements-uv.txt does not pin uv==$(UV_VERSION)" >&2; exit 1; }
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-uv.txt
 
 .venv/.synced: pyproject.toml uv.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_HOME)/bin/uv)
 	$(UV) sync --frozen
