@@ -115,6 +115,25 @@ class ActRun:
         return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
 
 
+_SUMMARY = re.compile(r"^\[(?P<job>[^\]]+)\]\s+⚙\s+Summary - (?P<text>.*)$")
+
+
+def job_summaries(output: str) -> dict[str, str]:
+    """Each job's ``$GITHUB_STEP_SUMMARY`` as act logs it (act deletes the file with the job's folder)."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        match = _SUMMARY.match(line)
+        if match:
+            current = out.setdefault(match["job"], [])
+            current.append(match["text"])
+        elif line.startswith(("[", "time=")):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {job: "\n".join(lines) for job, lines in out.items()}
+
+
 def workflow_actions(workflow: Path) -> set[tuple[str, str]]:
     return {(m["action"], m["sha"]) for m in _USES.finditer(workflow.read_text())}
 
@@ -455,10 +474,8 @@ class Rehearsal:
             check=False,
         )
         seconds = time.monotonic() - started
-        summaries = {}
-        for path in cache.glob("*/act/workflow/SUMMARY.md"):
-            summaries[path.parts[-4]] = path.read_text()
-        return ActRun(done.returncode, done.stdout + done.stderr, artifacts, summaries, seconds)
+        output = done.stdout + done.stderr
+        return ActRun(done.returncode, output, artifacts, job_summaries(output), seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

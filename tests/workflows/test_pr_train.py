@@ -105,6 +105,9 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     )
     author = r.show(head, "dvc.lock")  # committed by the workflow token's bot
     assert author
+    for plot in ("roc", "precision_recall", "importance", "confusion"):
+        path = f"artifacts/plots/{plot}.json"
+        assert r.show(head, path) == (handoff / path).read_text()
     statuses = [s for s in r.github.state.statuses if s["sha"] == head]
     assert [s["state"] for s in statuses] == ["success"]
     assert statuses[0]["context"] == "edgetrain/pr-train"
