@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
+.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ lint: install ## ruff, workflow and shell checks
 pytest: install
 	edgetrain storage install
 	pytest
+
+rehearse: install ## run the GitHub workflows offline with act against loopback stand-ins (tests/workflows)
+	edgetrain storage install
+	pytest tests/workflows
 
 test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
 

@@ -234,6 +234,25 @@ def test_worse_candidate_fails_the_gate_and_pushes_nothing(first: ActRun, releas
     assert not (run.artifacts / "attestations").exists()
 
 
+def test_manual_run_may_override_the_gate_with_a_recorded_reason(
+    first: ActRun, release_env: Rehearsal
+) -> None:
+    r = release_env
+    assert first.ok
+    assert yaml.safe_load(r.show("main", "params.yaml"))["train"]["max_depth"] == 1  # the worse candidate
+    reason = "accept the lower auc while the new sensor settles (INC-1234)"
+    event = {**r.push_event(), "inputs": {"force-gate": True, "reason": reason}}
+    run = r.run("release.yml", "workflow_dispatch", event, inputs={"force-gate": "true", "reason": reason})
+    assert run.ok, run.output[-8000:]
+    assert set(versions(r)) == {"1", "2"}
+    forced = versions(r)["2"]["properties"]["tags"]
+    assert forced["forced"] == "true"
+    assert forced["force_reason"] == reason
+    assert forced["stage"] == "production"
+    assert "2" in tags(r)
+    assert "| model version | 2 (registered) |" in summary(run)
+
+
 def test_stale_dvc_lock_stops_the_release_with_one_line(first: ActRun, release_env: Rehearsal) -> None:
     r = release_env
     assert first.ok
