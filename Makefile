@@ -14,14 +14,15 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
+.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(UV_HOME)/bin/uv:
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	grep -q '^uv==$(UV_VERSION) ' requirements-uv.txt || { echo "requirements-uv.txt does not pin uv==$(UV_VERSION)" >&2; exit 1; }
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-uv.txt
 
 .venv/.synced: pyproject.toml uv.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_HOME)/bin/uv)
 	$(UV) sync --frozen
@@ -58,6 +59,10 @@ lint: install ## ruff, workflow and shell checks
 pytest: install
 	edgetrain storage install
 	pytest
+
+rehearse: install ## run the GitHub workflows offline with act against loopback stand-ins (tests/workflows)
+	edgetrain storage install
+	pytest tests/workflows
 
 test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
 

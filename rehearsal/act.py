@@ -115,6 +115,25 @@ class ActRun:
         return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
 
 
+_SUMMARY = re.compile(r"^\[(?P<job>[^\]]+)\]\s+⚙\s+Summary - (?P<text>.*)$")
+
+
+def job_summaries(output: str) -> dict[str, str]:
+    """Each job's ``$GITHUB_STEP_SUMMARY`` as act logs it (act deletes the file with the job's folder)."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        match = _SUMMARY.match(line)
+        if match:
+            current = out.setdefault(match["job"], [])
+            current.append(match["text"])
+        elif line.startswith(("[", "time=")):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {job: "\n".join(lines) for job, lines in out.items()}
+
+
 def workflow_actions(workflow: Path) -> set[tuple[str, str]]:
     return {(m["action"], m["sha"]) for m in _USES.finditer(workflow.read_text())}
 
@@ -160,12 +179,23 @@ class Rehearsal:
     """A repository, its stand-ins and act (see the module docstring)."""
 
     def __init__(
-        self, root: Path, *, source: Path = REPO_ROOT, standin: Any, extra_env: dict[str, str] | None = None
+        self,
+        root: Path,
+        *,
+        source: Path = REPO_ROOT,
+        standin: Any,
+        extra_env: dict[str, str] | None = None,
+        config: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.source = source
         self.standin = standin
         self.extra_env = dict(extra_env or {})
+        #: ``config/edge.yaml`` keys set on ``main`` as a fork would (``blob_endpoint``: the stand-in).
+        self.config = {"blob_endpoint": standin.blob_endpoint, **(config or {})}
+        #: Repository variables (``vars.*``).
+        self.variables = dict(variables or {})
         self.origin = root / "origin.git"
         self.runner_venv = root / "runner-venv"
         self.act_bin = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
@@ -197,9 +227,12 @@ class Rehearsal:
                 (seed / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, seed / rel)
         edge = seed / "config" / "edge.yaml"
-        edge.write_text(
-            re.sub(r"blob_endpoint: \S+", f"blob_endpoint: {self.standin.blob_endpoint}", edge.read_text())
-        )
+        text = edge.read_text()
+        for key, value in self.config.items():
+            text, count = re.subn(rf"(?m)^(\s*){key}: \S+", rf"\g<1>{key}: {value}", text)
+            if count != 1:
+                raise RehearsalError(f"config/edge.yaml: {key}: not found once")
+        edge.write_text(text)
         _run(["git", "init", "-q", "-b", "main"], seed)
         _run(["git", "add", "-A"], seed)
         _run(["git", "commit", "-q", "-m", "edgetrain template (rehearsal copy)"], seed)
@@ -383,6 +416,8 @@ class Rehearsal:
             cmd += ["-s", f"{key}={value}"]
         for key, value in inputs.items():
             cmd += ["--input", f"{key}={value}"]
+        for key, value in self.variables.items():
+            cmd += ["--var", f"{key}={value}"]
         return cmd
 
     def run(
@@ -439,10 +474,8 @@ class Rehearsal:
             check=False,
         )
         seconds = time.monotonic() - started
-        summaries = {}
-        for path in cache.glob("*/act/workflow/SUMMARY.md"):
-            summaries[path.parts[-4]] = path.read_text()
-        return ActRun(done.returncode, done.stdout + done.stderr, artifacts, summaries, seconds)
+        output = done.stdout + done.stderr
+        return ActRun(done.returncode, output, artifacts, job_summaries(output), seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

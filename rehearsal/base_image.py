@@ -4,8 +4,8 @@ Docker Hub cannot be reached here, so the base the Dockerfile pins (python:3.11.
 is stood in by a Debian bookworm ``mmdebstrap --variant=minbase`` root file system with python3 (3.11, the
 version the serving lock's wheels target) and pip, imported into buildah's storage under the base's tag
 name. A digest cannot be faked, so the build is pointed at it with ``edgetrain image build --base-image``
-(only the rehearsal does that). pip inside the build installs from a ``pip download`` wheelhouse, mounted
-with a pip.conf, still checking every hash of ``requirements.lock``.
+(only the rehearsal does that). pip inside the build installs from a ``pip download`` wheelhouse through a
+mounted pip.conf (see :func:`pip_home`), still checking every hash of ``requirements.lock``.
 
 Both are cached under ``.edgetrain/rehearsal/`` keyed by their recipe, so tests and CI build them once.
 
@@ -57,22 +57,17 @@ MMDEBSTRAP_TIMEOUT_S = 900
 PIP_TIMEOUT_S = 900
 IMPORT_TIMEOUT_S = 600
 RECIPE_LABEL = "io.edgetrain.rehearsal.base-recipe"
-PIP_CONF = "[global]\nno-index = true\nfind-links = /wheelhouse\n"
+PIP_CONF = "[global]\nno-index = true\nfind-links = /root/wheels\n"
 
 
 @dataclass(frozen=True)
 class StandIn:
     base_image: str
-    wheelhouse: Path
-    pip_conf: Path
+    pip_home: Path
 
     def build_args(self) -> list[str]:
         """Arguments for ``edgetrain image build`` that use the stand-in and the wheelhouse."""
-        return [
-            "--base-image", self.base_image, "--pull", "never",
-            "--volume", f"{self.wheelhouse}:/wheelhouse:ro",
-            "--volume", f"{self.pip_conf}:/etc/pip.conf:ro",
-        ]  # fmt: skip
+        return ["--base-image", self.base_image, "--pull", "never", "--volume", f"{self.pip_home}:/root:ro"]
 
 
 def _key(*parts: str) -> str:
@@ -141,24 +136,31 @@ def ensure_base(buildah: Buildah, cache: Path = CACHE) -> str:
     return name
 
 
-def wheelhouse(cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> tuple[Path, Path]:
-    """``pip download`` of every locked wheel for CPython ``PYTHON_VERSION`` (x86-64 glibc) + pip.conf."""
+def pip_home(cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> Path:
+    """A home folder for root during the build: ``wheels/`` (``pip download`` of every locked wheel for
+    CPython ``PYTHON_VERSION``, x86-64 glibc) and ``.config/pip/pip.conf`` pointing pip at them.
+
+    It is mounted over ``/root``, which every base has: a mount point buildah had to create (``/wheelhouse``,
+    ``/etc/pip.conf``) would stay behind in the image as an empty file or folder.
+    """
     text = lock.read_text(encoding="utf-8")
-    folder = cache / f"wheelhouse-{_key(text, PYTHON_VERSION)}"
-    pip_conf = cache / "pip.conf"
-    if not folder.is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="wheels-", dir=cache) as tmp:
-            partial = Path(tmp) / "wheels"
-            argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-            argv += ["--require-hashes", "--only-binary=:all:", "--no-deps", "--implementation", "cp"]
-            argv += ["--python-version", PYTHON_VERSION, "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
-            argv += [arg for tag in PLATFORMS for arg in ("--platform", tag)]
-            argv += ["--dest", str(partial), "-r", str(lock)]
-            run_pip(argv)
-            partial.rename(folder)
-    pip_conf.write_text(PIP_CONF, encoding="utf-8")
-    return folder, pip_conf
+    home = cache / f"pip-home-{_key(text, PYTHON_VERSION, PIP_CONF)}"
+    if home.is_dir():
+        return home
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pip-home-", dir=cache) as tmp:
+        partial = Path(tmp) / "home"
+        argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+        argv += ["--require-hashes", "--only-binary=:all:", "--no-deps", "--implementation", "cp"]
+        argv += ["--python-version", PYTHON_VERSION, "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
+        argv += [arg for tag in PLATFORMS for arg in ("--platform", tag)]
+        argv += ["--dest", str(partial / "wheels"), "-r", str(lock)]
+        run_pip(argv)
+        (partial / ".config" / "pip").mkdir(parents=True)
+        (partial / ".config" / "pip" / "pip.conf").write_text(PIP_CONF, encoding="utf-8")
+        partial.chmod(0o755)
+        partial.rename(home)
+    return home
 
 
 def run_pip(argv: list[str]) -> None:
@@ -171,9 +173,7 @@ def run_pip(argv: list[str]) -> None:
 
 
 def prepare(buildah: Buildah, cache: Path = CACHE) -> StandIn:
-    base = ensure_base(buildah, cache)
-    wheels, pip_conf = wheelhouse(cache)
-    return StandIn(base, wheels, pip_conf)
+    return StandIn(ensure_base(buildah, cache), pip_home(cache))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -383,6 +383,6 @@ class GitHubAPI:
     def oidc_env(self) -> dict[str, str]:
         """What GitHub gives a job with ``id-token: write``."""
         return {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/_oidc/token",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/_oidc/token?api-version=2.0",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.state.id_request_token,
         }

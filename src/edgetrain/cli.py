@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "edgetrain.serving.cli",
     "edgetrain.registry.cli",
     "edgetrain.report.cli",
+    "edgetrain.release.cli",
     "edgetrain.doctor.cli",
     "edgetrain.refresh.cli",
 )

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.image.helpers import SOURCE, Project, committed_project, edgetrain
 from tests.serving.helpers import REPO, TrainedModel, train_model
 
 from edgetrain.cli import main
@@ -182,3 +183,146 @@ def test_hidden_files_in_model_dir_stay_out(project: TrainedModel) -> None:
     assert main(package_args(project, output)) == 0
     assert not (output / "model" / ".gitignore").exists()
     assert (output / "model" / "model.ubj").is_file()
+
+
+# --- issue 11: model_file and symlinks must not pull files from outside the model folder ---------------
+
+SECRET = "AccountKey=planted-secret-value-0123456789"
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def point_model_file(model: TrainedModel, value: str) -> None:
+    path = model.model_dir / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["model_file"] = value
+    path.write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    "value", ["../../../../../../../../proc/self/environ", "/proc/self/environ", "../metrics.json"]
+)
+def test_model_file_outside_the_model_folder_is_refused(
+    project: TrainedModel, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", SECRET)
+    point_model_file(project, value)
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert "model_file" in err
+    assert "metadata.json" in err
+    assert not output.exists()
+    assert files_containing(project.root, SECRET) == []
+
+
+@pytest.mark.parametrize("link", ["extra.txt", "model.ubj", "nested"])
+def test_symlink_in_the_model_folder_is_refused(
+    project: TrainedModel,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    link: str,
+) -> None:
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text(SECRET)
+    target = project.model_dir / link
+    if link == "model.ubj":
+        target.rename(outside / "model.ubj")
+        target.symlink_to(outside / "model.ubj")
+    elif link == "nested":
+        target.symlink_to(outside, target_is_directory=True)
+    else:
+        target.symlink_to(outside / "secret.txt")
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert "symlink" in err
+    assert link in err
+    assert not output.exists()
+    assert [p for p in files_containing(project.root, SECRET) if not p.is_symlink()] == []
+
+
+def test_model_file_in_a_subfolder_still_works(project: TrainedModel) -> None:
+    (project.model_dir / "weights").mkdir()
+    (project.model_dir / "model.ubj").rename(project.model_dir / "weights" / "model.ubj")
+    point_model_file(project, "weights/model.ubj")
+    output = project.root / "out" / "ctx"
+    assert main(package_args(project, output)) == 0
+    assert (output / "model" / "weights" / "model.ubj").is_file()
+
+
+# --- issue 11: a dirty tree is labelled as such; the source label is a URL, never a local path -------------
+
+
+def labels_of(context: Path) -> dict[str, str]:
+    return json.loads((context / "image.json").read_text())["labels"]
+
+
+def package_in(root: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return edgetrain("package", *extra, cwd=root, env=env)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    return committed_project(tmp_path / "repo")
+
+
+def test_clean_tree_labels_commit_and_https_source(repo: Project) -> None:
+    done = package_in(repo.root, "--require-clean")
+    assert done.returncode == 0, done.stderr
+    context = repo.root / "build" / "scoring"
+    labels = labels_of(context)
+    assert labels["org.opencontainers.image.revision"] == repo.commit
+    assert labels["org.opencontainers.image.source"] == SOURCE
+    dockerfile = (context / "Dockerfile").read_text()
+    assert f'org.opencontainers.image.revision="{repo.commit}"' in dockerfile
+    assert f'org.opencontainers.image.source="{SOURCE}"' in dockerfile
+    assert json.loads((context / "model" / "serving.json").read_text())["git_dirty"] is False
+
+
+def test_dirty_tree_is_labelled_dirty_and_refused_for_release(repo: Project) -> None:
+    params = repo.root / "params.yaml"
+    params.write_text(params.read_text().replace('"num_boost_round": 30', '"num_boost_round": 31'))
+    refused = package_in(repo.root, "--require-clean")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+    assert "uncommitted" in refused.stderr
+    assert not (repo.root / "build" / "scoring").exists()
+    done = package_in(repo.root)
+    assert done.returncode == 0, done.stderr
+    context = repo.root / "build" / "scoring"
+    assert labels_of(context)["org.opencontainers.image.revision"] == f"{repo.commit}-dirty"
+    assert f'revision="{repo.commit}-dirty"' in (context / "Dockerfile").read_text()
+    assert json.loads((context / "image.json").read_text())["revision"] == f"{repo.commit}-dirty"
+    assert json.loads((context / "model" / "serving.json").read_text())["git_dirty"] is True
+
+
+def test_local_clone_has_no_path_as_source(repo: Project, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True, timeout=60)
+    shutil.copytree(repo.root / "artifacts", clone / "artifacts")
+    done = package_in(clone)
+    assert done.returncode == 0, done.stderr
+    context = clone / "build" / "scoring"
+    assert "org.opencontainers.image.source" not in labels_of(context)
+    assert str(repo.root) not in (context / "Dockerfile").read_text()
+    explicit = package_in(clone, "--source-url", "https://github.com/acme/edgetrain-fork.git")
+    assert explicit.returncode == 0, explicit.stderr
+    assert labels_of(context)["org.opencontainers.image.source"] == SOURCE
+    bad = package_in(clone, "--source-url", str(repo.root))
+    assert bad.returncode != 0
+    assert "--source-url" in bad.stderr
+
+
+def test_github_actions_repository_is_the_source(repo: Project) -> None:
+    env = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "octo/forked-edgetrain"}
+    done = package_in(repo.root, env=env)
+    assert done.returncode == 0, done.stderr
+    labels = labels_of(repo.root / "build" / "scoring")
+    assert labels["org.opencontainers.image.source"] == "https://github.com/octo/forked-edgetrain"

@@ -34,12 +34,8 @@ def fork_run(rehearsal_base: Rehearsal) -> tuple[ActRun, int]:
 
 
 @pytest.fixture(scope="module")
-def pr_run(rehearsal_base: Rehearsal) -> ActRun:
-    r = rehearsal_base
-    params = yaml.safe_load(r.show("main", "params.yaml"))
-    params["train"]["max_depth"] = 4
-    r.commit("tune-depth", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Tune max_depth")
-    return r.run("pr-train.yml", "pull_request", r.pull_request_event("tune-depth", number=1))
+def pr_run(trained_pr: ActRun) -> ActRun:
+    return trained_pr
 
 
 def test_fork_pull_request_never_reaches_the_edge_runner(fork_run, rehearsal_base: Rehearsal) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +105,9 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     )
     author = r.show(head, "dvc.lock")  # committed by the workflow token's bot
     assert author
+    for plot in ("roc", "precision_recall", "importance", "confusion"):
+        path = f"artifacts/plots/{plot}.json"
+        assert r.show(head, path) == (handoff / path).read_text()
     statuses = [s for s in r.github.state.statuses if s["sha"] == head]
     assert [s["state"] for s in statuses] == ["success"]
     assert statuses[0]["context"] == "edgetrain/pr-train"

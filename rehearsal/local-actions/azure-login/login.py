@@ -17,11 +17,13 @@ if args[:2] == ["account", "get-access-token"]:
     print(json.dumps({{"accessToken": state["access_token"], "expiresOn": "",
                       "expires_on": int(time.time()) + 3000, "subscription": state["subscription"],
                       "tenant": state["tenant"], "tokenType": "Bearer"}}))
+elif args[:2] == ["acr", "login"] and "--expose-token" in args:
+    print(state["access_token"])
 elif args[:2] == ["account", "show"]:
     print(json.dumps({{"id": state["subscription"], "tenantId": state["tenant"],
                       "user": {{"type": "servicePrincipal"}}}}))
 else:
-    sys.exit("az (rehearsal stand-in): only `account get-access-token` and `account show`")
+    sys.exit("az (rehearsal stand-in): only `account get-access-token|show`, `acr login --expose-token`")
 """
 
 

@@ -3,7 +3,7 @@
 Runs in the privileged job. It reads the base branch's metrics and params from git, the pull request's
 params from the checkout, and everything the edge runner produced from the hand-off folder through the
 fixed schema of :mod:`edgetrain.report.handoff`. It writes the comment (Markdown) and the list of
-files whose content differs from the branch (``dvc.lock``, ``artifacts/metrics.json``), which the
+files whose content differs from the branch (``dvc.lock``, metrics and plots), which the
 workflow then commits. Exit 2 with one line if the hand-off breaks the schema.
 """
 
@@ -19,7 +19,8 @@ import yaml
 
 from edgetrain.errors import ConfigError
 
-COMMITTED = ("dvc.lock", "artifacts/metrics.json")
+#: Committed with dvc.lock: the metrics and plots it records with ``cache: false`` (git-tracked outputs).
+COMMITTED_PREFIXES = ("dvc.lock", "artifacts/metrics.json", "artifacts/plots/")
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 
@@ -68,7 +69,8 @@ def _comment(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"{base}:{handoff.METRICS_FILE}: not valid JSON") from None
     base_params = _yaml(_git_show(repo, base, "params.yaml"), f"{base}:params.yaml")
-    changed = [p for p in COMMITTED if not (repo / p).is_file() or (repo / p).read_bytes() != got.files[p]]
+    committed = sorted(p for p in got.files if p.startswith(COMMITTED_PREFIXES))
+    changed = [p for p in committed if not (repo / p).is_file() or (repo / p).read_bytes() != got.files[p]]
     text = comment.render(
         base_ref=args.base_ref,
         base_metrics=base_metrics,

@@ -141,7 +141,7 @@ def render(
         "",
         f"Model md5 (`artifacts/model/model.ubj`): `{model_md5}`",
         "",
-        "`dvc.lock` and `artifacts/metrics.json` were committed to this branch."
+        "`dvc.lock` with its metrics and plots was committed to this branch."
         if lock_changed
         else "`dvc.lock` on this branch already records this result.",
         "",

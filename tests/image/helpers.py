@@ -1,0 +1,96 @@
+"""Helpers for image and packaging tests: tools (a failure in CI, a skip elsewhere), the real command line,
+a committed git project holding a trained model, and the rehearsal scripts loaded from rehearsal/."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from tests.serving.helpers import REPO, TrainedModel, train_model
+
+
+def load_rehearsal(name: str) -> ModuleType:
+    """``rehearsal/<name>.py`` (the repository's rehearsal scripts are not an installed package)."""
+    qualified = f"rehearsal.{name}"
+    if qualified in sys.modules:
+        return sys.modules[qualified]
+    spec = importlib.util.spec_from_file_location(qualified, REPO / "rehearsal" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOLS = ("buildah", "skopeo", "podman", "mmdebstrap", "docker-registry")
+ORIGIN = "git@github.com:acme/edgetrain-fork.git"
+SOURCE = "https://github.com/acme/edgetrain-fork"
+#: Persistent test storage: the imported base stand-in survives between runs (built images are removed).
+STORAGE = REPO / ".edgetrain" / "containers" / "tests"
+
+
+def need_tools(*tools: str) -> None:
+    """In CI (``CI=true``) a missing tool fails the test; on a laptop it skips it with the install line."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    message = f"missing {', '.join(missing)}: apt-get install {' '.join(missing)}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def edgetrain(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line, as a workflow runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgetrain", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Project:
+    model: TrainedModel
+    commit: str
+
+    @property
+    def root(self) -> Path:
+        return self.model.root
+
+
+def committed_project(root: Path, origin: str = ORIGIN) -> Project:
+    """A git checkout (origin ``origin``) holding a trained binary model; artifacts and build git-ignored."""
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "remote", "add", "origin", origin)
+    model = train_model(root, "binary")
+    shutil.rmtree(root / "build")  # train_model packages; each test packages with its own options
+    (root / ".gitignore").write_text("artifacts/\nbuild/\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "model project")
+    return Project(model, git(root, "rev-parse", "HEAD"))
