@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
+.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,8 @@ up: install ## start the Stack Hub stand-in (Azurite + strict API-version proxy)
 down: ## stop the stand-in
 	edgetrain storage down
 
-demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro + push, metrics, package, serve, one score
+demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro + push, metrics, package, serve, one score
+	edgetrain doctor
 	edgetrain storage seed --rows $(DEMO_ROWS)
 	edgetrain storage pull
 	dvc repro
@@ -53,13 +54,17 @@ demo: up ## everything: stand-in, sample drops, dvc pull, dvc repro + push, metr
 lint: install ## ruff, workflow and shell checks
 	ruff check .
 	ruff format --check .
-	shellcheck .ci/run
+	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
-	zizmor --offline --min-severity medium .github/workflows/
+	zizmor --offline --persona auditor .github/workflows/
 
 pytest: install
 	edgetrain storage install
 	pytest
+
+rehearse: install ## run the GitHub workflows offline with act against loopback stand-ins (tests/workflows)
+	edgetrain storage install
+	pytest tests/workflows
 
 test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
 

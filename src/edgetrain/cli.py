@@ -26,6 +26,10 @@ COMMAND_MODULES = (
     "edgetrain.pipeline.cli",
     "edgetrain.serving.cli",
     "edgetrain.registry.cli",
+    "edgetrain.report.cli",
+    "edgetrain.release.cli",
+    "edgetrain.doctor.cli",
+    "edgetrain.refresh.cli",
 )
 
 

@@ -253,13 +253,15 @@ def model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRepo:
 
 
 def _load_standin_module():
-    """Load ``azureml_standin.py`` beside this file (tests are not a package under importlib mode)."""
+    """Load ``rehearsal/azureml_standin.py`` (tests are not a package under importlib mode)."""
     import importlib.util
     import sys
 
     name = "edgetrain_tests_azureml_standin"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("azureml_standin.py"))
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parents[2] / "rehearsal" / "azureml_standin.py"
+        )
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)

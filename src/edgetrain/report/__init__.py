@@ -1,0 +1,1 @@
+"""Pull-request report: the checked hand-off from the edge runner and the sticky comment built from it."""

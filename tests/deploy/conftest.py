@@ -1,0 +1,96 @@
+"""A loopback stand-in for the one GitHub API call the edge runner makes, and a fake runner tarball."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REGISTRATION_PATH = "/repos/{repo}/actions/runners/registration-token"
+
+
+@dataclass
+class GitHubStandin:
+    """Answers POST /repos/<owner>/<repo>/actions/runners/registration-token like api.github.com."""
+
+    repo: str
+    accepted_token: str
+    issued: list[str] = field(default_factory=list)
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    url: str = ""
+
+
+def _handler(state: GitHubStandin) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _send(self, status: int, body: dict) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:
+            auth = self.headers.get("Authorization")
+            state.calls.append(("POST", self.path, auth))
+            if self.path != REGISTRATION_PATH.format(repo=state.repo):
+                self._send(404, {"message": "Not Found", "status": "404"})
+            elif auth != f"Bearer {state.accepted_token}":
+                self._send(401, {"message": "Bad credentials", "status": "401"})
+            else:
+                token = f"AREG{len(state.issued):04d}EXAMPLE"
+                state.issued.append(token)
+                self._send(201, {"token": token, "expires_at": "2026-11-29T07:00:00Z"})
+
+        def do_GET(self) -> None:
+            self._send(404, {"message": "Not Found", "status": "404"})
+
+    return Handler
+
+
+@pytest.fixture
+def github_api() -> Iterator[GitHubStandin]:
+    state = GitHubStandin(repo="edgetrain-org/edgetrain", accepted_token="github_pat_EXAMPLE")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# The runner tarball cannot be downloaded here: a tarball with the runner's entry points, whose config.sh
+# records its arguments (as the real one would send them to GitHub) and writes .runner.
+CONFIG_SH = """#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/config.args"
+echo '{"agentName": "edge"}' > "$(dirname "$0")/.runner"
+"""
+RUN_SH = "#!/bin/sh\nexit 0\n"
+
+
+@pytest.fixture(scope="session")
+def runner_tarball(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("runner") / "actions-runner-linux-x64.tar.gz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in (("config.sh", CONFIG_SH), ("run.sh", RUN_SH), ("bin/Runner.Listener", RUN_SH)):
+            info = tarfile.TarInfo(name)
+            data = text.encode()
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(buffer.getvalue())
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()

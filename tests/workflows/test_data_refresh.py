@@ -1,0 +1,178 @@
+"""Rehearsal of data-refresh.yml with act against the strict Stack Hub stand-in and the GitHub API stand-in:
+no new drop opens nothing; a new drop opens the data-refresh pull request with the data report and the sticky
+metrics comment; a bad drop fails with one line naming blob and column and leaves the DVC remote and the
+pull request as they were."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError
+
+from edgetrain.config.edge import EdgeConfig, StorageConfig
+from edgetrain.data.sample import generate, to_csv_bytes
+from edgetrain.storage.connection import blob_service
+from edgetrain.storage.seed import DEFAULT_START
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+COMMENT_MARKER = "<!-- edgetrain:pr-train -->"
+REPORT_MARKER = "<!-- edgetrain:data-report -->"
+BASE_DAYS = 2  # rehearsal_base lands DEFAULT_START and the day after
+NEW_DAY, BAD_DAY = DEFAULT_START + timedelta(days=BASE_DAYS), DEFAULT_START + timedelta(days=BASE_DAYS + 1)
+NEW_ROWS = 600
+REDIRECT = Path(__file__).with_name("redirect_api_github_com.cjs")
+
+
+@dataclass
+class Seen:
+    """What the world looked like after one run."""
+
+    run: ActRun
+    pulls: list[dict]
+    comments: list[dict]
+    cache_blobs: set[str]
+    branch_sha: str | None
+
+
+def _storage(r: Rehearsal) -> StorageConfig:
+    return EdgeConfig.model_validate(yaml.safe_load(r.show("main", "config/edge.yaml"))).storage
+
+
+def _cache_blobs(r: Rehearsal) -> set[str]:
+    storage = _storage(r)
+    container = blob_service(storage, r.standin.connection_string).get_container_client(storage.dvc_container)
+    return {b.name for b in container.list_blobs()}
+
+
+def _land(r: Rehearsal, day: str, payload: bytes) -> str:
+    storage = _storage(r)
+    name = f"{storage.raw_prefix}/{day}.csv"
+    service = blob_service(storage, r.standin.connection_string)
+    service.get_container_client(storage.raw_container).upload_blob(name, payload, overwrite=True)
+    return name
+
+
+def _branch(r: Rehearsal, branch: str) -> str | None:
+    try:
+        return r.rev(branch)
+    except RehearsalError:  # no such branch (yet)
+        return None
+
+
+def _dispatch(r: Rehearsal) -> Seen:
+    event = {
+        "ref": "refs/heads/main",
+        "inputs": {},
+        "repository": {"full_name": f"{OWNER}/{NAME}", "name": NAME, "owner": {"login": OWNER}},
+    }
+    # The runner's .env holds the storage connection string (deploy/edge-runner); git pushes of
+    # create-pull-request reach the bare "GitHub" repository.
+    env = {
+        **r.storage_env(),
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{r.origin}.insteadOf",
+        "GIT_CONFIG_VALUE_0": f"https://github.com/{OWNER}/{NAME}.git",
+        # ... and its REST calls (hard-coded to api.github.com) reach the GitHub API stand-in.
+        "NODE_OPTIONS": f"--require {REDIRECT}",
+        "HTTPS_PROXY": "",
+        "https_proxy": "",
+    }
+    run = r.run("data-refresh.yml", "workflow_dispatch", event, ref="main", env=env)
+    state = r.github.state
+    return Seen(
+        run,
+        copy.deepcopy(state.pulls),
+        copy.deepcopy(state.comments),
+        _cache_blobs(r),
+        _branch(r, "data-refresh"),
+    )
+
+
+@pytest.fixture(scope="module")
+def refresh(rehearsal_base: Rehearsal):  # type: ignore[no-untyped-def]
+    r = rehearsal_base
+    before = Seen(None, copy.deepcopy(r.github.state.pulls), [], _cache_blobs(r), None)  # type: ignore[arg-type]
+    nothing = _dispatch(r)
+    frame = generate(NEW_ROWS, 8, NEW_DAY, 1)[NEW_DAY.isoformat()]
+    good = to_csv_bytes(frame)
+    _land(r, NEW_DAY.isoformat(), good)
+    opened = _dispatch(r)
+    bad_name = _land(r, BAD_DAY.isoformat(), good.replace(b"torque_nm", b"torque", 1))
+    try:
+        failed = _dispatch(r)
+    finally:
+        storage = _storage(r)
+        blob_service(storage, r.standin.connection_string).get_container_client(
+            storage.raw_container
+        ).delete_blob(bad_name)
+    return {"before": before, "nothing": nothing, "opened": opened, "failed": failed}
+
+
+def test_no_new_drop_opens_nothing(refresh) -> None:  # type: ignore[no-untyped-def]
+    before, seen = refresh["before"], refresh["nothing"]
+    assert seen.run.ok, seen.run.output[-6000:]
+    log = seen.run.job_log("refresh")
+    assert "PASS storage endpoint" in log  # doctor ran first
+    assert "no new drops" in log
+    assert not seen.run.ran("pull-request")
+    assert seen.pulls == before.pulls
+    assert seen.branch_sha is None
+    assert seen.cache_blobs == before.cache_blobs
+
+
+def test_a_new_drop_opens_the_pull_request_with_report_and_comment(
+    refresh, rehearsal_base: Rehearsal
+) -> None:  # type: ignore[no-untyped-def]
+    r, seen = rehearsal_base, refresh["opened"]
+    assert seen.run.ok, seen.run.output[-8000:]
+    log = seen.run.job_log("refresh")
+    assert f"1 new drop(s), all valid: raw/raw/{NEW_DAY}.csv ({NEW_ROWS} rows)" in log
+    assert "Running stage 'train'" in log
+    assert seen.run.ran("pull-request")
+    [pull] = [p for p in seen.pulls if p["head"]["ref"] == "data-refresh"]
+    assert pull["base"]["ref"] == "main"
+    assert pull["body"].startswith(REPORT_MARKER)
+    assert f"| {NEW_DAY}.csv | {NEW_ROWS} |" in pull["body"]
+    assert "Label balance" in pull["body"]
+    [comment] = [c for c in seen.comments if c["issue_number"] == pull["number"]]
+    assert comment["body"].startswith(COMMENT_MARKER)
+    assert "Metrics (test split)" in comment["body"]
+    assert REPORT_MARKER in comment["body"]
+    # the branch carries exactly the pipeline's records, with the new data version
+    changed = set(r.show("data-refresh", "data.dvc").splitlines()) ^ set(
+        r.show("main", "data.dvc").splitlines()
+    )
+    assert any(line.strip().startswith("- md5:") for line in changed)
+    names = subprocess.run(
+        ["git", "--git-dir", str(r.origin), "diff", "--name-only", "main", "data-refresh"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "data.dvc" in names
+    assert "dvc.lock" in names
+    assert all(
+        n in {"data.dvc", "dvc.lock", "artifacts/metrics.json"} or n.startswith("artifacts/plots/")
+        for n in names
+    )
+    # the new data and outputs were pushed to the DVC remote
+    assert seen.cache_blobs > refresh["nothing"].cache_blobs
+
+
+def test_a_bad_drop_fails_with_one_line_and_changes_nothing(refresh) -> None:  # type: ignore[no-untyped-def]
+    opened, seen = refresh["opened"], refresh["failed"]
+    assert not seen.run.ok
+    log = seen.run.job_log("refresh")
+    assert f"raw/raw/{BAD_DAY}.csv: missing feature column 'torque_nm' (named in params data.features)" in log
+    assert "Importing 'remote://stackhub-raw/raw'" not in log  # dvc update never ran
+    assert not seen.run.ran("pull-request")
+    assert seen.cache_blobs == opened.cache_blobs
+    assert seen.pulls == opened.pulls
+    assert seen.comments == opened.comments
+    assert seen.branch_sha == opened.branch_sha

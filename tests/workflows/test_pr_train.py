@@ -1,0 +1,116 @@
+"""Rehearsal of pr-train.yml with act: fork pull requests never reach the edge runner; a same-repository
+pull request trains there, and the privileged job commits dvc.lock, comments and sets a status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from rehearsal.act import ActRun, Rehearsal
+from rehearsal.github_api import BOT_LOGIN
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+MARKER = "<!-- edgetrain:pr-train -->"
+
+
+def _blob_requests(standin) -> int:  # type: ignore[no-untyped-def]
+    return len(standin.requests)
+
+
+@pytest.fixture(scope="module")
+def fork_run(rehearsal_base: Rehearsal) -> tuple[ActRun, int]:
+    r = rehearsal_base
+    params = yaml.safe_load(r.show("main", "params.yaml"))
+    params["train"]["eta"] = 0.3
+    r.commit("fork-change", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Fork: tune eta")
+    before = _blob_requests(r.standin)
+    run = r.run(
+        "pr-train.yml",
+        "pull_request",
+        r.pull_request_event("fork-change", number=2, fork="someone/edgetrain"),
+    )
+    return run, _blob_requests(r.standin) - before
+
+
+@pytest.fixture(scope="module")
+def pr_run(trained_pr: ActRun) -> ActRun:
+    return trained_pr
+
+
+def test_fork_pull_request_never_reaches_the_edge_runner(fork_run, rehearsal_base: Rehearsal) -> None:  # type: ignore[no-untyped-def]
+    run, storage_requests = fork_run
+    assert run.ok, run.output[-5000:]
+    assert run.ran("decide")
+    assert not run.ran("train"), run.job_log("train")
+    assert not run.ran("publish")
+    assert storage_requests == 0
+    assert not any(run.artifacts.iterdir())
+    comments = [c for c in rehearsal_base.github.state.comments if c["issue_number"] == 2]
+    assert len(comments) == 1
+    assert comments[0]["body"].startswith(MARKER)
+    assert "Not trained" in comments[0]["body"]
+    assert "forks never run on the edge runner" in comments[0]["body"]
+
+
+def test_pull_request_trains_on_the_edge_and_comments(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
+    assert pr_run.ok, pr_run.output[-8000:]
+    for job in ("decide", "train", "publish"):
+        assert pr_run.ran(job), job
+    assert "Running stage 'train'" in pr_run.job_log("train")
+    comments = [c for c in rehearsal_base.github.state.comments if c["issue_number"] == 1]
+    assert len(comments) == 1
+    body = comments[0]["body"]
+    assert comments[0]["user"]["login"] == BOT_LOGIN
+    assert body.startswith(MARKER)
+    assert "| auc |" in body
+    assert "| train.max_depth | `6` | `4` |" in body
+    assert body.count("```mermaid") >= 3
+    assert "xychart-beta" in body
+    model_md5 = (pr_run.artifacts / "pr-train-handoff" / "model.md5").read_text().strip()
+    assert model_md5 in body
+
+
+def test_comment_carries_no_raw_rows(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
+    from edgetrain.config.edge import load_edge_config
+    from edgetrain.storage.connection import blob_service
+
+    body = next(c["body"] for c in rehearsal_base.github.state.comments if c["issue_number"] == 1)
+    work = rehearsal_base.checkout("main", "rows")
+    cfg = load_edge_config(work / "config" / "edge.yaml")
+    service = blob_service(cfg.storage, rehearsal_base.standin.connection_string)
+    container = service.get_container_client(cfg.storage.raw_container)
+    blob = next(iter(container.list_blobs()))
+    rows = container.download_blob(blob.name).readall().decode().splitlines()[1:40]
+    assert rows
+    for row in rows:
+        assert row not in body
+        assert row.split(",")[1] not in body  # not even one sensor reading
+    handoff = sorted(
+        p.relative_to(pr_run.artifacts).as_posix() for p in pr_run.artifacts.rglob("*") if p.is_file()
+    )
+    assert all(not name.endswith((".csv", ".parquet", ".ubj")) for name in handoff), handoff
+
+
+def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
+    r = rehearsal_base
+    head = r.rev("tune-depth")
+    log = r.show(head, "dvc.lock")
+    lock = yaml.safe_load(log)
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["max_depth"] == 4
+    handoff = pr_run.artifacts / "pr-train-handoff"
+    assert r.show(head, "dvc.lock") == (handoff / "dvc.lock").read_text()
+    assert json.loads(r.show(head, "artifacts/metrics.json")) == json.loads(
+        (handoff / "artifacts" / "metrics.json").read_text()
+    )
+    author = r.show(head, "dvc.lock")  # committed by the workflow token's bot
+    assert author
+    for plot in ("roc", "precision_recall", "importance", "confusion"):
+        path = f"artifacts/plots/{plot}.json"
+        assert r.show(head, path) == (handoff / path).read_text()
+    statuses = [s for s in r.github.state.statuses if s["sha"] == head]
+    assert [s["state"] for s in statuses] == ["success"]
+    assert statuses[0]["context"] == "edgetrain/pr-train"
+    # outputs went to the DVC remote by content hash; no run cache from a pull request
+    paths = [getattr(q, "path", "") or str(q) for q in r.standin.requests]
+    assert not any("/runs/" in p for p in paths)

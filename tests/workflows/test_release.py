@@ -1,0 +1,272 @@
+"""Rehearsal of release.yml with act, after pull request #1 was trained by pr-train.yml and merged.
+
+The merge retrains nothing, passes the md5 check, registers version 1 in the Azure ML stand-in (through the
+real azure-ai-ml, logged in with the OIDC exchange), pushes an image to the loopback registry that is then
+pulled, started and scores like ``edgetrain serve``; a rerun changes nothing; a worse candidate fails the
+gate and pushes nothing; a push whose dvc.lock is stale stops with one clear line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from rehearsal.act import OWNER, ActRun, Rehearsal
+from rehearsal.fixtures import PR_BRANCH, PR_NUMBER
+from tests.image.helpers import STORAGE, load_rehearsal, need_tools
+from tests.serving.helpers import serve_context
+
+from edgetrain.serving.image import Buildah
+from edgetrain.storage.azurite import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+base_image = load_rehearsal("base_image")
+MODEL = "edgetrain-xgb"
+REPOSITORY = "edgetrain-scoring"
+READY_TIMEOUT_S = 120
+
+
+def versions(r: Rehearsal) -> dict[str, dict]:
+    return dict(r.aml.state.models.get(MODEL, {}))  # type: ignore[attr-defined]
+
+
+def tags(r: Rehearsal) -> list[str]:
+    return r.registry.tags(REPOSITORY)  # type: ignore[attr-defined]
+
+
+def summary(run: ActRun) -> str:
+    return "\n".join(run.summaries.values())
+
+
+@pytest.fixture(scope="module")
+def release_env(rehearsal_base: Rehearsal) -> Rehearsal:
+    need_tools("buildah", "skopeo", "mmdebstrap", "docker-registry")
+    buildah = Buildah.from_env(root=STORAGE, env={})
+    standin = base_image.prepare(buildah, base_image.CACHE)
+    rehearsal_base.extra_env["EDGETRAIN_CONTAINERS_ROOT"] = str(STORAGE)
+    rehearsal_base.variables["EDGETRAIN_IMAGE_BUILD_ARGS"] = " ".join(standin.build_args())
+    return rehearsal_base
+
+
+@pytest.fixture(scope="module")
+def first(release_env: Rehearsal, trained_pr: ActRun) -> ActRun:
+    assert trained_pr.ok, trained_pr.output[-5000:]
+    release_env.merge(PR_BRANCH, PR_NUMBER)
+    return release_env.run("release.yml", "push", release_env.push_event())
+
+
+def test_merge_ships_the_reviewed_model_without_retraining(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    assert first.ok, first.output[-8000:]
+    verify = first.job_log("verify")
+    assert "Running stage" not in verify
+    assert "artifacts/model/model.ubj: md5" in verify
+    assert "matches dvc.lock" in verify
+    main = r.rev("main")
+    lock_text = r.show("main", "dvc.lock")
+    lock = yaml.safe_load(lock_text)
+    model_md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].endswith("model.ubj"))
+    assert list(versions(r)) == ["1"]
+    props = versions(r)["1"]["properties"]
+    assert props["tags"]["git_commit"] == main
+    assert props["tags"]["pull_request"] == str(PR_NUMBER)
+    assert props["tags"]["model_md5"] == model_md5
+    assert props["tags"]["dvc_lock_md5"] == hashlib.md5(lock_text.encode()).hexdigest()
+    assert props["tags"]["data_md5"] == yaml.safe_load(r.show("main", "data.dvc"))["outs"][0]["md5"]
+    assert props["tags"]["param_max_depth"] == "4"
+    assert props["tags"]["stage"] == "production"
+    assert tags(r) == sorted(["1", main])
+
+
+def test_azure_calls_used_the_oidc_exchange(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    assert first.ok
+    audiences = {t["aud"] for t in r.github.state.id_tokens}
+    assert audiences == {"api://AzureADTokenExchange"}
+    issued = r.github.state.access_tokens
+    arm_calls = [c for c in r.aml.log if not c.is_blob and c.path != "/metadata/endpoints"]  # type: ignore[attr-defined]
+    assert arm_calls
+    assert all(c.headers.get("Authorization", "").removeprefix("Bearer ") in issued for c in arm_calls)
+    assert "client_secret" not in json.dumps([c.body for c in r.github.calls if c.path.startswith("/_entra")])
+
+
+def test_summary_image_labels_and_provenance(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    text = summary(first)
+    assert "| model version | 1 (registered) |" in text
+    ref = next(line for line in text.splitlines() if line.startswith("| image |")).split("`")[1]
+    assert ref.startswith(f"{r.registry.address}/{REPOSITORY}@sha256:")  # type: ignore[attr-defined]
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    labels = json.loads(raw.stdout)["Labels"]
+    assert labels["org.opencontainers.image.source"] == f"https://github.com/{OWNER}/edgetrain"
+    assert labels["org.opencontainers.image.revision"] == r.rev("main")
+    statements = list((first.artifacts / "attestations").glob("*.intoto.json"))
+    assert len(statements) == 1
+    subject = json.loads(statements[0].read_text())["subject"][0]
+    assert subject["digest"]["sha256"] == ref.split("@sha256:")[1]
+
+
+@pytest.fixture
+def image_server(first: ActRun, release_env: Rehearsal, tmp_path: Path) -> Iterator[str]:
+    text = summary(first)
+    ref = next(line for line in text.splitlines() if line.startswith("| image |")).split("`")[1]
+    fresh = Buildah.from_env(root=tmp_path / "pull", env={})
+    container = fresh.run(
+        ["from", "--tls-verify=false", "--pull=always", "--quiet", f"docker://{ref}"], 900, "pull"
+    ).stdout.split()[-1]
+    port = free_port()
+    argv = ["buildah", *fresh.global_args(), "run", "--isolation", fresh.isolation, "--env", f"PORT={port}"]
+    argv += ["--env", "HOST=127.0.0.1", container, "--", "python", "-m", "scoring_server"]
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"image server not ready: {(tmp_path / 'server.log').read_text()[-3000:]}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        subprocess.run(
+            ["buildah", *fresh.global_args(), "rm", "--all"], capture_output=True, timeout=300, check=False
+        )
+        subprocess.run(
+            ["buildah", *fresh.global_args(), "rmi", "--all"], capture_output=True, timeout=300, check=False
+        )
+
+
+def _records(r: Rehearsal, rows: int = 8) -> list[dict]:
+    from edgetrain.config.edge import load_edge_config
+    from edgetrain.storage.connection import blob_service
+
+    work = r.checkout("main", "records")
+    cfg = load_edge_config(work / "config" / "edge.yaml")
+    features = yaml.safe_load((work / "params.yaml").read_text())["data"]["features"]
+    container = blob_service(cfg.storage, r.standin.connection_string).get_container_client(
+        cfg.storage.raw_container
+    )
+    name = next(iter(container.list_blobs())).name
+    reader = csv.DictReader(io.StringIO(container.download_blob(name).readall().decode()))
+    out = []
+    for row, _ in zip(reader, range(rows), strict=False):
+        out.append({f: (row[f] if f == "type" else float(row[f])) for f in features})
+    return out
+
+
+def test_pulled_image_scores_like_edgetrain_serve(
+    image_server: str, first: ActRun, release_env: Rehearsal, tmp_path: Path
+) -> None:
+    body = _records(release_env)
+    in_image = httpx.post(image_server + "/score", json=body, timeout=60)
+    assert in_image.status_code == 200, in_image.text
+    local = serve_context(first.artifacts / "release-context", tmp_path)
+    try:
+        served = httpx.post(local.url + "/score", json=body, timeout=60)
+    finally:
+        local.stop()
+    assert served.status_code == 200, served.text
+    got, expected = in_image.json(), served.json()
+    assert got["predictions"] == expected["predictions"]
+    assert got["probabilities"] == expected["probabilities"]
+
+
+def test_rerun_changes_nothing(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    assert first.ok
+    before_tags, before = tags(r), versions(r)
+    puts = sum(1 for c in r.aml.log if c.method == "PUT" and "/versions/" in c.path)  # type: ignore[attr-defined]
+    again = r.run("release.yml", "push", r.push_event())
+    assert again.ok, again.output[-8000:]
+    assert "| model version | 1 (already_registered) |" in summary(again)
+    assert versions(r).keys() == before.keys()
+    assert tags(r) == before_tags
+    new_puts = [c for c in r.aml.log if c.method == "PUT" and "/versions/" in c.path]  # type: ignore[attr-defined]
+    # the only write is promote re-setting the same production tag on version 1
+    assert all(c.path.endswith("/versions/1") for c in new_puts[puts:])
+    assert "unchanged (already in the registry)" in again.job_log("ship")
+
+
+def test_worse_candidate_fails_the_gate_and_pushes_nothing(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    assert first.ok
+    params = yaml.safe_load(r.show("main", "params.yaml"))
+    params["train"].update({"max_depth": 1, "num_boost_round": 2, "early_stopping_rounds": 1, "eta": 0.01})
+    r.commit("worse", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "A worse model")
+    pr = r.run("pr-train.yml", "pull_request", r.pull_request_event("worse", number=3))
+    assert pr.ok, pr.output[-5000:]
+    r.merge("worse", 3)
+    before_tags, before = tags(r), versions(r)
+    run = r.run("release.yml", "push", r.push_event())
+    assert not run.ok
+    assert run.ran("verify")
+    text = summary(run)
+    assert "Release refused: nothing was pushed" in text
+    assert "quality gate" in text.lower() or "gate" in text.lower()
+    assert versions(r).keys() == before.keys()
+    assert tags(r) == before_tags
+    assert not (run.artifacts / "attestations").exists()
+
+
+def test_manual_run_may_override_the_gate_with_a_recorded_reason(
+    first: ActRun, release_env: Rehearsal
+) -> None:
+    r = release_env
+    assert first.ok
+    assert yaml.safe_load(r.show("main", "params.yaml"))["train"]["max_depth"] == 1  # the worse candidate
+    reason = "accept the lower auc while the new sensor settles (INC-1234)"
+    event = {**r.push_event(), "inputs": {"force-gate": True, "reason": reason}}
+    run = r.run("release.yml", "workflow_dispatch", event, inputs={"force-gate": "true", "reason": reason})
+    assert run.ok, run.output[-8000:]
+    assert set(versions(r)) == {"1", "2"}
+    forced = versions(r)["2"]["properties"]["tags"]
+    assert forced["forced"] == "true"
+    assert forced["force_reason"] == reason
+    assert forced["stage"] == "production"
+    assert "2" in tags(r)
+    assert "| model version | 2 (registered) |" in summary(run)
+
+
+def test_stale_dvc_lock_stops_the_release_with_one_line(first: ActRun, release_env: Rehearsal) -> None:
+    r = release_env
+    assert first.ok
+    params = yaml.safe_load(r.show("main", "params.yaml"))
+    params["train"]["eta"] = 0.2
+    r.commit("main", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Change eta without training")
+    before_tags, before = tags(r), versions(r)
+    run = r.run("release.yml", "push", r.push_event())
+    assert not run.ok
+    assert not run.ran("ship")
+    assert "Running stage" not in run.job_log("verify")
+    lines = [ln for ln in summary(run).splitlines() if "not committed" in ln]
+    assert len(lines) == 1
+    assert "the reviewed result was not committed" in lines[0]
+    assert "params.yaml" in lines[0]
+    assert versions(r).keys() == before.keys()
+    assert tags(r) == before_tags
