@@ -54,11 +54,15 @@ def test_source_deps_are_exactly_the_imports(stages, stage) -> None:
 def test_stage_chain_and_outputs(stages) -> None:
     assert "data" in stages["prepare"]["deps"]
     assert stages["prepare"]["outs"] == ["artifacts/prepared"]
-    assert stages["train"]["outs"] == ["artifacts/model/model.ubj", "artifacts/model/metadata.json"]
+    assert stages["train"]["outs"] == [
+        "artifacts/model/model.ubj",
+        "artifacts/model/metadata.json",
+        {"artifacts/model/run.json": {"cache": False}},  # engine and workers: lineage, not a model input
+    ]
     assert "artifacts/prepared" in stages["train"]["deps"]
     assert {"artifacts/model/model.ubj", "artifacts/model/metadata.json"} <= set(stages["evaluate"]["deps"])
     assert stages["evaluate"]["metrics"] == [{"artifacts/metrics.json": {"cache": False}}]
-    assert set(stages["prepare"]["params"]) == {"seed", "task", "data", "split"}
+    assert set(stages["prepare"]["params"]) == {"seed", "task", "data", "split", "partition_rows"}
     assert set(stages["train"]["params"]) == {"seed", "task", "train"}
     assert set(stages["evaluate"]["params"]) == {"task", "train.objective", "evaluate.threshold"}
 

@@ -18,7 +18,7 @@ def _prepare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from edgetrain.pipeline import train
 
-    metadata = train.run(args.params, args.prepared, args.out)
+    metadata = train.run(args.params, args.prepared, args.out, args.edge_config)
     print(f"trained {metadata['task']} model (best iteration {metadata['best_iteration']}) -> {args.out}")
     return 0
 
@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = subparsers.add_parser("train", parents=[common], help="train XGBoost on the prepared splits")
     t.add_argument("--prepared", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
     t.add_argument("--out", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
+    t.add_argument(
+        "--edge-config",
+        type=Path,
+        default=Path("config/edge.yaml"),
+        help="where to train: its compute section (%(default)s; local when absent)",
+    )
     t.set_defaults(handler=_train)
 
     e = subparsers.add_parser("evaluate", parents=[common], help="score the model on the test split")
