@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest bench bench-train bench-serving up down clean
+.PHONY: help install demo test lint pytest bench bench-train bench-serving bench-scale up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ bench-train: install ## train stage vs bare xgboost.train, dvc pull vs direct do
 
 bench-serving: install ## scoring server vs azureml-inference-server-http
 	python bench/serving/run.py
+
+bench-scale: install ## external memory vs in-memory, Dask vs one process, dvc pull vs direct at >= 1 GB
+	edgetrain storage install
+	python bench/scale.py $(BENCH_SCALE_ARGS)
 
 clean: down ## stop the stand-in and remove generated files (keeps .venv)
 	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work

@@ -1,0 +1,425 @@
+"""Beyond one VM (``make bench-scale``): writes ``## Beyond one VM`` in bench/results.md.
+
+In one run, each a ratio against a named baseline measured in the same run:
+
+1. ``extmem``: ``edgetrain train`` in memory vs ``train.external_memory: true`` as rows grow
+   (``--sizes``): wall time and peak RSS of each as a subprocess, same prepared partitions.
+2. ``dask``: the same training on a local Dask cluster (a ``dask scheduler`` and 1 or 2
+   single-threaded ``dask worker`` processes) vs one process with 1 and 2 threads (``--dask-rows``).
+3. ``pull``: ``dvc pull`` vs the direct parallel download (``bench/direct_download.py``) of >= 1 GB
+   through the strict stand-in, as many files and as one large file (``--pull-rows``).
+
+Prepared data for 1 and 2 is built chunk by chunk with the stage's own pure ``prepare`` (no process
+holds all rows); everything lives under ``bench/.work/scale`` and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_and_pull as tp
+
+WORK = tp.WORK / "scale"
+SECTION = "## Beyond one VM"
+CHUNK_ROWS = 1_000_000
+ROUNDS = 10
+MIB = 1024 * 1024
+log = logging.getLogger("bench.scale")
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def build_prepared(out: Path, rows: int, params: dict) -> dict:
+    """Prepared partitions for ``rows`` generated rows, one chunk of CHUNK_ROWS at a time."""
+    from edgetrain.config.params import Params
+    from edgetrain.data.sample import generate_frame, to_csv_bytes
+    from edgetrain.pipeline.dataset import split_path
+    from edgetrain.pipeline.io import write_json_atomic
+    from edgetrain.pipeline.prepare import prepare
+
+    model = Params.model_validate(params)
+    columns = [*model.data.features, model.data.target]
+    manifest: dict = {}
+    counts = {"train": 0, "valid": 0, "test": 0}
+    csv_bytes = 0
+    for number, start in enumerate(range(0, rows, CHUNK_ROWS)):
+        frame = generate_frame(min(CHUNK_ROWS, rows - start), seed=tp.SEED + number)
+        if number == 0:
+            csv_per_row = len(to_csv_bytes(frame)) / len(frame)
+        csv_bytes += int(csv_per_row * len(frame))
+        prepared = prepare(frame[columns], model)
+        manifest = manifest or prepared.manifest
+        for split, part in prepared.splits.items():
+            directory = split_path(out, split)
+            directory.mkdir(parents=True, exist_ok=True)
+            part.to_parquet(directory / f"part-{number:05d}.parquet", index=False)
+            counts[split] += len(part)
+    manifest["rows"] = counts
+    write_json_atomic(out / "manifest.json", manifest, sort_keys=False)
+    return {"rows": rows, "splits": counts, "csv_bytes": csv_bytes, "parquet_bytes": tp.tree_bytes(out)}
+
+
+def bench_params(**train: object) -> dict:
+    params = yaml.safe_load((tp.REPO / "params.yaml").read_text())
+    params["train"].update(num_boost_round=ROUNDS, early_stopping_rounds=ROUNDS, **train)
+    return params
+
+
+def write_yaml(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def edge(path: Path, **compute: object) -> Path:
+    doc = yaml.safe_load((tp.REPO / "config" / "edge.yaml").read_text())
+    doc["compute"] = {**doc["compute"], **compute}
+    return write_yaml(path, doc)
+
+
+def train(work: Path, prepared: Path, params: Path, edge_config: Path, label: str) -> tp.Run:
+    out = work / f"model-{label}"
+    cmd = ("edgetrain", "train", "--params", params, "--prepared", prepared, "--out", out)
+    return tp.measure(*cmd, "--edge-config", edge_config, cwd=work, label=label, timeout=3600)
+
+
+# --- 1. in-memory vs external memory ---------------------------------------------------------------
+
+
+def bench_extmem(sizes: list[int]) -> dict:
+    work = tp.fresh(WORK / "extmem")
+    params = bench_params()
+    p_mem = write_yaml(work / "mem.yaml", params)
+    p_ext = write_yaml(work / "ext.yaml", {**params, "train": {**params["train"], "external_memory": True}})
+    config = edge(work / "edge.yaml", spill_dir=str(work / "spill"))
+    rows_out = []
+    for rows in sizes:
+        prepared = work / f"prepared-{rows}"
+        data = build_prepared(prepared, rows, params)
+        mem = train(work, prepared, p_mem, config, f"mem-{rows}")
+        ext = train(work, prepared, p_ext, config, f"ext-{rows}")
+        rows_out.append({**data, "mem": mem.__dict__, "ext": ext.__dict__})
+        shutil.rmtree(prepared)
+    return {"rounds": ROUNDS, "sizes": rows_out}
+
+
+# --- 2. Dask 1 and 2 workers vs one process --------------------------------------------------------
+
+
+def start_cluster(work: Path, workers: int) -> tuple[str, list[subprocess.Popen]]:
+    from edgetrain.storage.azurite import free_port
+
+    port = free_port()
+    dask = str(tp.VENV_BIN / "dask")
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=(work / "scheduler.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            env=tp.env(),
+        )
+    ]
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError("dask scheduler did not start") from None
+            time.sleep(0.2)
+    for i in range(workers):
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    f"tcp://127.0.0.1:{port}",
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--memory-limit",
+                    "0",
+                ],
+                stdout=(work / f"worker-{i}.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                env=tp.env(),
+            )
+        )
+    return f"tcp://127.0.0.1:{port}", procs
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+
+
+def bench_dask(rows: int) -> dict:
+    work = tp.fresh(WORK / "dask")
+    prepared = work / "prepared"
+    params = bench_params()
+    data = build_prepared(prepared, rows, params)
+    result: dict = {"data": data, "rounds": ROUNDS}
+    local = edge(work / "local.yaml")
+    for threads in (1, 2):
+        p = write_yaml(
+            work / f"p{threads}.yaml", {**params, "train": {**params["train"], "nthread": threads}}
+        )
+        result[f"single-{threads}t"] = train(work, prepared, p, local, f"single-{threads}t").__dict__
+    p1 = work / "p1.yaml"
+    for workers in (1, 2):
+        address, procs = start_cluster(work, workers)
+        try:
+            config = edge(work / f"dask{workers}.yaml", scheduler=address, min_workers=workers)
+            result[f"dask-{workers}w"] = train(work, prepared, p1, config, f"dask-{workers}w").__dict__
+        finally:
+            stop(procs)
+    shutil.rmtree(prepared)
+    return result
+
+
+# --- 3. dvc pull vs direct download at >= 1 GB -------------------------------------------------------
+
+
+def bench_pull(rows: int, shapes: dict[str, int], repeats: int) -> dict:
+    """One stand-in per shape (files): seed, import, push, then alternate direct and dvc pull runs."""
+    from azure.storage.blob import BlobServiceClient
+
+    from edgetrain.config.edge import StorageConfig
+    from edgetrain.storage.azurite import TOOLS_DIR
+    from edgetrain.storage.seed import seed
+    from edgetrain.storage.standin import Standin, create_containers
+
+    results = {}
+    for shape, days in shapes.items():
+        work = tp.fresh(WORK / f"pull-{shape}")
+        with Standin(work / "standin", max_version=tp.API_VERSION, tools_dir=tp.REPO / TOOLS_DIR) as standin:
+            conn = standin.connection_string
+            storage = StorageConfig(
+                account_name="devstoreaccount1",
+                blob_endpoint=standin.blob_endpoint,
+                api_version=tp.API_VERSION,
+            )
+            create_containers(storage, conn)
+            t = time.perf_counter()
+            seed(storage, rows=rows, days=days, seed_value=tp.SEED, start=tp.START_DAY, conn_str=conn)
+            seed_s = time.perf_counter() - t
+            origin = tp.make_repo(work / "origin", storage, conn)
+            tp.sh("dvc", "import-url", f"remote://stackhub-raw/{storage.raw_prefix}", "data", cwd=origin)
+            tp.sh("dvc", "push", cwd=origin)
+            tp.commit(origin, "import")
+            service = BlobServiceClient.from_connection_string(conn, api_version=tp.API_VERSION)
+            blobs = list(service.get_container_client(storage.dvc_container).list_blobs())
+            nbytes = sum(b.size for b in blobs)
+            runs: dict[str, list[float]] = {"direct": [], "dvc": [], "dvc-j16": []}
+            for i in range(repeats):
+                order = list(runs) if i % 2 == 0 else list(runs)[::-1]
+                for variant in order:
+                    if variant == "direct":
+                        dest = tp.fresh(work / "direct")
+                        run = tp.measure(
+                            sys.executable,
+                            tp.BENCH / "direct_download.py",
+                            "--conn",
+                            conn,
+                            "--container",
+                            storage.dvc_container,
+                            "--dest",
+                            dest,
+                            "--api-version",
+                            tp.API_VERSION,
+                            cwd=work,
+                            label=f"{shape}-direct-{i}",
+                        )
+                        shutil.rmtree(dest)
+                    else:
+                        repo = tp.clone(origin, work / "clone")
+                        jobs = ["-j", "16"] if variant == "dvc-j16" else []
+                        run = tp.measure("dvc", "pull", *jobs, cwd=repo, label=f"{shape}-{variant}-{i}")
+                        shutil.rmtree(repo)
+                    runs[variant].append(run.wall)
+            results[shape] = {"files": len(blobs) - 1, "bytes": nbytes, "seed_s": seed_s, "runs": runs}
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def _extmem_table(res: dict) -> list[str]:
+    lines = [
+        "| rows | raw CSV (est.) | in-memory wall (s) | external wall (s) | wall ext/mem | CPU ext/mem "
+        "| in-memory peak RSS (MiB) | external peak RSS (MiB) | RSS ext/mem |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in res["sizes"]:
+        mem, ext = s["mem"], s["ext"]
+        lines.append(
+            f"| {s['rows']:,} | {s['csv_bytes'] / 1e9:.2f} GB | {mem['wall']:.1f} | {ext['wall']:.1f} "
+            f"| {ext['wall'] / mem['wall']:.2f}x | {ext['cpu'] / mem['cpu']:.2f}x "
+            f"| {mem['rss_mb']:.0f} | {ext['rss_mb']:.0f} "
+            f"| {ext['rss_mb'] / mem['rss_mb']:.2f}x |"
+        )
+    first, last = res["sizes"][0], res["sizes"][-1]
+    grow = last["rows"] / first["rows"]
+    mem_grow = last["mem"]["rss_mb"] / first["mem"]["rss_mb"]
+    lines += [
+        "",
+        f"- Rows grow {grow:.0f}x: in-memory peak RSS grows {mem_grow:.1f}x, "
+        f"external-memory peak RSS {last['ext']['rss_mb'] / first['ext']['rss_mb']:.1f}x.",
+    ]
+    return lines
+
+
+def _dask_table(res: dict) -> list[str]:
+    base = res["single-1t"]["wall"]
+    train_rows = res["data"]["splits"]["train"]
+    lines = [
+        "| engine | workers x threads | wall (s) | CPU (s) | peak RSS of the runner (MiB) "
+        "| speed-up vs 1 thread | efficiency |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, label, cores in (
+        ("single-1t", "one process", 1),
+        ("single-2t", "one process", 2),
+        ("dask-1w", "Dask", 1),
+        ("dask-2w", "Dask", 2),
+    ):
+        r = res[key]
+        shape = f"1 x {cores}" if key.startswith("single") else f"{cores} x 1"
+        speed = base / r["wall"]
+        lines.append(
+            f"| {label} | {shape} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['rss_mb']:.0f} "
+            f"| {speed:.2f}x | {speed / cores:.0%} |"
+        )
+    per_worker = train_rows * res["rounds"] / res["dask-1w"]["wall"]
+    lines += [
+        "",
+        f"- Dask 1-worker throughput: {per_worker / 1e6:.2f} M row-rounds/s per worker "
+        f"({train_rows:,} train rows x {res['rounds']} rounds).",
+    ]
+    return lines
+
+
+def _pull_table(res: dict) -> list[str]:
+    lines = [
+        "| shape | files | MB | direct (s) | `dvc pull` (s) | `dvc pull -j 16` (s) | dvc/direct throughput |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for shape, r in res.items():
+        med = {k: tp.med(v) for k, v in r["runs"].items()}
+        best = min(med["dvc"], med["dvc-j16"])
+        lines.append(
+            f"| {shape} | {r['files']} | {r['bytes'] / 1e6:.0f} | {med['direct']:.1f} | {med['dvc']:.1f} "
+            f"| {med['dvc-j16']:.1f} | {med['direct'] / best:.2f}x |"
+        )
+    return lines
+
+
+def render(results: dict) -> str:
+    out = [
+        SECTION,
+        "",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {tp.machine()}",
+        f"- Versions: {tp.versions()}",
+        f"- Reproduce: `make bench-scale` (= `python bench/scale.py {' '.join(sys.argv[1:])}`)",
+        f"- 1-minute load average during the runs: {min(tp.LOADS):.1f}-{max(tp.LOADS):.1f} on 2 CPUs "
+        "(the machine is shared; compare ratios within a table, not across runs)",
+    ]
+    if "extmem" in results:
+        out += [
+            "",
+            "### In-memory vs external-memory training",
+            "",
+            f"`edgetrain train` ({ROUNDS} rounds, all run; `nthread: 2`), prepared partitions of ~700k "
+            "train rows, each as a subprocess; peak RSS is `ru_maxrss`.",
+            "",
+            *_extmem_table(results["extmem"]),
+        ]
+    if "dask" in results:
+        out += [
+            "",
+            "### Dask vs one process",
+            "",
+            f"Same prepared data ({results['dask']['data']['rows']:,} rows), same params ({ROUNDS} rounds); "
+            "Dask workers are single-threaded `dask worker --no-nanny` processes on this machine. "
+            "Baseline: one process, one thread.",
+            "",
+            *_dask_table(results["dask"]),
+        ]
+    if "pull" in results:
+        out += [
+            "",
+            "### `dvc pull` vs direct parallel download at >= 1 GB",
+            "",
+            "Each through a private strict stand-in; `dvc pull` in a fresh clone with an empty cache; "
+            "direct = `bench/direct_download.py` (16 threads, `max_concurrency=4`).",
+            "",
+            *_pull_table(results["pull"]),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def write_section(text: str) -> None:
+    current = tp.RESULTS.read_text() if tp.RESULTS.exists() else "# Benchmarks\n"
+    start = current.find(SECTION)
+    if start < 0:
+        current = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + len(SECTION))
+        current = current[:start] + text + (current[end + 1 :] if end >= 0 else "")
+    tp.RESULTS.write_text(current)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
+    parser.add_argument("--dask-rows", type=int, default=5_000_000)
+    parser.add_argument("--pull-rows", type=int, default=24_000_000, help="~1.0 GB of CSV")
+    parser.add_argument("--pull-files", type=int, default=100, help="drops in the many-files shape")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--part", choices=["all", "extmem", "dask", "pull"], default="all")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    results: dict = {}
+    try:
+        if args.part in ("all", "extmem"):
+            results["extmem"] = bench_extmem(args.sizes)
+        if args.part in ("all", "dask"):
+            results["dask"] = bench_dask(args.dask_rows)
+        if args.part in ("all", "pull"):
+            shapes = {f"{args.pull_files} files": args.pull_files, "one file": 1}
+            results["pull"] = bench_pull(args.pull_rows, shapes, args.repeats)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    write_section(render(results))
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
