@@ -33,6 +33,7 @@ import train_and_pull as tp
 
 WORK = tp.WORK / "scale"
 SECTION = "## Beyond one VM"
+RAW = tp.BENCH / "scale.json"
 CHUNK_ROWS = 1_000_000
 ROUNDS = 10
 MIB = 1024 * 1024
@@ -336,6 +337,11 @@ def _pull_table(res: dict) -> list[str]:
     return lines
 
 
+def _provenance(part: dict) -> list[str]:
+    low, high = part["loads"]
+    return [f"- Command: `{part['command']}`; 1-minute load average {low:.1f}-{high:.1f} on 2 CPUs."]
+
+
 def render(results: dict) -> str:
     out = [
         SECTION,
@@ -343,9 +349,9 @@ def render(results: dict) -> str:
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {tp.machine()}",
         f"- Versions: {tp.versions()}",
-        f"- Reproduce: `make bench-scale` (= `python bench/scale.py {' '.join(sys.argv[1:])}`)",
-        f"- 1-minute load average during the runs: {min(tp.LOADS):.1f}-{max(tp.LOADS):.1f} on 2 CPUs "
-        "(the machine is shared; compare ratios within a table, not across runs)",
+        "- Reproduce: `make bench-scale` (= `python bench/scale.py`; `--part extmem|dask|pull` runs one "
+        "table and keeps the others; raw figures in `bench/scale.json`). The command and 1-minute load "
+        "average of each table are under it: the machine is shared, so compare ratios within a table.",
     ]
     if "extmem" in results:
         out += [
@@ -400,7 +406,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pull-files", type=int, default=100, help="drops in the many-files shape")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--part", choices=["all", "extmem", "dask", "pull"], default="all")
-    parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results: dict = {}
@@ -414,10 +419,14 @@ def main(argv: list[str] | None = None) -> int:
             results["pull"] = bench_pull(args.pull_rows, shapes, args.repeats)
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    write_section(render(results))
-    print(render(results))
+    # Parts run separately keep each other's figures: the raw results of every part live in RAW.
+    merged = json.loads(RAW.read_text()) if RAW.exists() else {}
+    for part, figures in results.items():
+        merged[part] = {**figures, "command": f"python bench/scale.py {' '.join(argv or sys.argv[1:])}"}
+        merged[part]["loads"] = [min(tp.LOADS), max(tp.LOADS)]
+    RAW.write_text(json.dumps(merged, indent=2) + "\n")
+    write_section(render(merged))
+    print(render(merged))
     return 0
 
 

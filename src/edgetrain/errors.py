@@ -39,4 +39,4 @@ class StorageError(EdgetrainError):
 class ComputeError(EdgetrainError):
     """The training cluster is unreachable, too small, or lost a worker while training."""
 
-    exit_code = 5
+    exit_code = 12

@@ -140,7 +140,7 @@ def test_killed_worker_fails_in_one_line_and_keeps_the_last_good_model(tmp_path:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert proc.returncode == 5, stderr
+    assert proc.returncode == 12, stderr
     lines = stderr.strip().splitlines()
     assert re.fullmatch(
         r"edgetrain: error: Dask worker tcp://127\.0\.0\.1:\d+ left during training; no model written",
@@ -169,7 +169,7 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(binary, tmp_path: 
         cwd=tmp_path,
         timeout=120,
     )
-    assert out.returncode == 5
+    assert out.returncode == 12
     assert (
         out.stderr.strip().splitlines()[-1].startswith("edgetrain: error: compute.scheduler tcp://127.0.0.1:")
     )
@@ -180,7 +180,7 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(binary, tmp_path: 
 def test_too_few_workers_is_one_line(cluster: Cluster, binary, tmp_path: Path) -> None:
     assert binary.cli("prepare") == 0
     config = edge_config(tmp_path / "edge.yaml", cluster.address, min_workers=3, connect_timeout_s=2)
-    assert binary.cli("train", "--edge-config", str(config)) == 5
+    assert binary.cli("train", "--edge-config", str(config)) == 12
     assert not (binary.model / "model.ubj").exists()
 
 
