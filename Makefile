@@ -60,7 +60,7 @@ pytest: install
 
 test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
 
-bench: bench-train bench-serving ## all benchmarks -> bench/results.md
+bench: bench-train bench-serving bench-scale ## all benchmarks -> bench/results.md
 
 bench-train: install ## train stage vs bare xgboost.train, dvc pull vs direct download, no-op repro (1M rows)
 	python bench/train_and_pull.py

@@ -35,7 +35,7 @@ WORK = tp.WORK / "scale"
 SECTION = "## Beyond one VM"
 RAW = tp.BENCH / "scale.json"
 CHUNK_ROWS = 1_000_000
-ROUNDS = 10
+ROUNDS = 20
 MIB = 1024 * 1024
 log = logging.getLogger("bench.scale")
 
@@ -165,6 +165,19 @@ def start_cluster(work: Path, workers: int) -> tuple[str, list[subprocess.Popen]
     return f"tcp://127.0.0.1:{port}", procs
 
 
+def worker_usage(procs: list[subprocess.Popen]) -> dict:
+    """CPU seconds and peak RSS (VmHWM) of the worker processes, read before they stop."""
+    import psutil
+
+    cpu, peak = 0.0, 0.0
+    for proc in procs[1:]:
+        times = psutil.Process(proc.pid).cpu_times()
+        cpu += times.user + times.system
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak = max(peak, int(status.split("VmHWM:")[1].split()[0]) / 1024)
+    return {"workers_cpu": cpu, "worker_rss_mb": peak}
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for proc in reversed(procs):
         proc.terminate()
@@ -175,7 +188,7 @@ def stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(30)
 
 
-def bench_dask(rows: int) -> dict:
+def bench_dask(rows: int, repeats: int) -> dict:
     work = tp.fresh(WORK / "dask")
     prepared = work / "prepared"
     params = bench_params()
@@ -183,18 +196,22 @@ def bench_dask(rows: int) -> dict:
     result: dict = {"data": data, "rounds": ROUNDS}
     local = edge(work / "local.yaml")
     for threads in (1, 2):
-        p = write_yaml(
-            work / f"p{threads}.yaml", {**params, "train": {**params["train"], "nthread": threads}}
-        )
-        result[f"single-{threads}t"] = train(work, prepared, p, local, f"single-{threads}t").__dict__
-    p1 = work / "p1.yaml"
-    for workers in (1, 2):
-        address, procs = start_cluster(work, workers)
-        try:
-            config = edge(work / f"dask{workers}.yaml", scheduler=address, min_workers=workers)
-            result[f"dask-{workers}w"] = train(work, prepared, p1, config, f"dask-{workers}w").__dict__
-        finally:
-            stop(procs)
+        write_yaml(work / f"p{threads}.yaml", {**params, "train": {**params["train"], "nthread": threads}})
+    variants = ["single-1t", "single-2t", "dask-1w", "dask-2w"]
+    for i in range(repeats):
+        for variant in variants if i % 2 == 0 else variants[::-1]:
+            kind, n = variant.split("-")
+            if kind == "single":
+                run = train(work, prepared, work / f"p{n[0]}.yaml", local, f"{variant}-{i}").__dict__
+            else:
+                address, procs = start_cluster(work, int(n[0]))
+                try:
+                    config = edge(work / f"{variant}.yaml", scheduler=address, min_workers=int(n[0]))
+                    run = train(work, prepared, work / "p1.yaml", config, f"{variant}-{i}").__dict__
+                    run.update(worker_usage(procs))
+                finally:
+                    stop(procs)
+            result.setdefault(variant, []).append(run)
     shutil.rmtree(prepared)
     return result
 
@@ -202,17 +219,42 @@ def bench_dask(rows: int) -> dict:
 # --- 3. dvc pull vs direct download at >= 1 GB -------------------------------------------------------
 
 
-def bench_pull(rows: int, shapes: dict[str, int], repeats: int) -> dict:
-    """One stand-in per shape (files): seed, import, push, then alternate direct and dvc pull runs."""
+def service_for(conn: str) -> object:
     from azure.storage.blob import BlobServiceClient
 
+    return BlobServiceClient.from_connection_string(conn, api_version=tp.API_VERSION)
+
+
+def land(service: object, storage: object, total_bytes: int, files: int) -> None:
+    """``files`` distinct CSV drops adding up to ``total_bytes`` in the raw container.
+
+    Drops are real sample rows (one generated block, repeated) with a unique last line each, so no two
+    files share an md5 (DVC would store duplicates once). Generating every row would cost minutes of CPU
+    and measure nothing about the transfer.
+    """
+    from edgetrain.data.sample import generate_frame, to_csv_bytes
+
+    per_file = total_bytes // files
+    block = to_csv_bytes(generate_frame(min(250_000, max(1000, per_file // 43)), seed=tp.SEED))
+    header, body = block.split(b"\n", 1)
+    container = service.get_container_client(storage.raw_container)  # type: ignore[attr-defined]
+    reps, rest = divmod(per_file, len(body))
+    tail = body[:rest].rsplit(b"\n", 1)[0] + b"\n" if b"\n" in body[:rest] else b""
+    common = header + b"\n" + body * reps + tail
+    for k in range(files):
+        payload = common + f"{k},drop-{k},L,300.0,310.0,1500,40.0,{k},0\n".encode()
+        name = f"{storage.raw_prefix}/{tp.START_DAY.isoformat()}-{k:04d}.csv"  # type: ignore[attr-defined]
+        container.upload_blob(name, payload, overwrite=True, max_concurrency=4)
+
+
+def bench_pull(total_bytes: int, shapes: dict[str, int], repeats: int) -> dict:
+    """One stand-in per shape (files): land, import, push, then alternate direct and dvc pull runs."""
     from edgetrain.config.edge import StorageConfig
     from edgetrain.storage.azurite import TOOLS_DIR
-    from edgetrain.storage.seed import seed
     from edgetrain.storage.standin import Standin, create_containers
 
     results = {}
-    for shape, days in shapes.items():
+    for shape, files in shapes.items():
         work = tp.fresh(WORK / f"pull-{shape}")
         with Standin(work / "standin", max_version=tp.API_VERSION, tools_dir=tp.REPO / TOOLS_DIR) as standin:
             conn = standin.connection_string
@@ -223,13 +265,13 @@ def bench_pull(rows: int, shapes: dict[str, int], repeats: int) -> dict:
             )
             create_containers(storage, conn)
             t = time.perf_counter()
-            seed(storage, rows=rows, days=days, seed_value=tp.SEED, start=tp.START_DAY, conn_str=conn)
+            land(service_for(conn), storage, total_bytes, files)
             seed_s = time.perf_counter() - t
             origin = tp.make_repo(work / "origin", storage, conn)
             tp.sh("dvc", "import-url", f"remote://stackhub-raw/{storage.raw_prefix}", "data", cwd=origin)
             tp.sh("dvc", "push", cwd=origin)
             tp.commit(origin, "import")
-            service = BlobServiceClient.from_connection_string(conn, api_version=tp.API_VERSION)
+            service = service_for(conn)
             blobs = list(service.get_container_client(storage.dvc_container).list_blobs())
             nbytes = sum(b.size for b in blobs)
             runs: dict[str, list[float]] = {"direct": [], "dvc": [], "dvc-j16": []}
@@ -259,7 +301,7 @@ def bench_pull(rows: int, shapes: dict[str, int], repeats: int) -> dict:
                         run = tp.measure("dvc", "pull", *jobs, cwd=repo, label=f"{shape}-{variant}-{i}")
                         shutil.rmtree(repo)
                     runs[variant].append(run.wall)
-            results[shape] = {"files": len(blobs) - 1, "bytes": nbytes, "seed_s": seed_s, "runs": runs}
+            results[shape] = {"files": files, "bytes": nbytes, "land_s": seed_s, "runs": runs}
         shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -293,11 +335,14 @@ def _extmem_table(res: dict) -> list[str]:
 
 
 def _dask_table(res: dict) -> list[str]:
-    base = res["single-1t"]["wall"]
+    def med(key: str, field: str) -> float:
+        return tp.med([r.get(field, 0.0) for r in res[key]])
+
     train_rows = res["data"]["splits"]["train"]
+    base = med("single-1t", "wall")
     lines = [
-        "| engine | workers x threads | wall (s) | CPU (s) | peak RSS of the runner (MiB) "
-        "| speed-up vs 1 thread | efficiency |",
+        "| engine | workers x threads | wall (s), median | speed-up vs 1 thread | efficiency "
+        "| CPU-s (runner + workers) | peak RSS runner / worker (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for key, label, cores in (
@@ -306,18 +351,21 @@ def _dask_table(res: dict) -> list[str]:
         ("dask-1w", "Dask", 1),
         ("dask-2w", "Dask", 2),
     ):
-        r = res[key]
         shape = f"1 x {cores}" if key.startswith("single") else f"{cores} x 1"
-        speed = base / r["wall"]
+        wall, cpu = med(key, "wall"), med(key, "cpu") + med(key, "workers_cpu")
+        speed = base / wall
+        rss = f"{med(key, 'rss_mb'):.0f}" + (f" / {med(key, 'worker_rss_mb'):.0f}" if "dask" in key else "")
         lines.append(
-            f"| {label} | {shape} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['rss_mb']:.0f} "
-            f"| {speed:.2f}x | {speed / cores:.0%} |"
+            f"| {label} | {shape} | {wall:.1f} | {speed:.2f}x | {speed / cores:.0%} | {cpu:.1f} | {rss} |"
         )
-    per_worker = train_rows * res["rounds"] / res["dask-1w"]["wall"]
+    work_1 = train_rows * res["rounds"]
+    cpu_1w, cpu_2w = med("dask-1w", "workers_cpu"), med("dask-2w", "workers_cpu")
     lines += [
         "",
-        f"- Dask 1-worker throughput: {per_worker / 1e6:.2f} M row-rounds/s per worker "
-        f"({train_rows:,} train rows x {res['rounds']} rounds).",
+        f"- Work: {train_rows:,} train rows x {res['rounds']} rounds. Dask worker CPU: {cpu_1w:.1f} s with "
+        "one "
+        f"worker, {cpu_2w:.1f} s in all with two ({cpu_1w / cpu_2w:.0%} CPU efficiency of the split); "
+        f"per-worker throughput {work_1 / cpu_1w / 1e6:.2f} M row-rounds per CPU-second.",
     ]
     return lines
 
@@ -358,8 +406,8 @@ def render(results: dict) -> str:
             "",
             "### In-memory vs external-memory training",
             "",
-            f"`edgetrain train` ({ROUNDS} rounds, all run; `nthread: 2`), prepared partitions of ~700k "
-            "train rows, each as a subprocess; peak RSS is `ru_maxrss`.",
+            f"`edgetrain train` ({results['extmem']['rounds']} rounds, all run; `nthread: 2`), prepared "
+            "partitions of ~700k train rows, each as a subprocess; peak RSS is `ru_maxrss`.",
             "",
             *_extmem_table(results["extmem"]),
         ]
@@ -368,8 +416,10 @@ def render(results: dict) -> str:
             "",
             "### Dask vs one process",
             "",
-            f"Same prepared data ({results['dask']['data']['rows']:,} rows), same params ({ROUNDS} rounds); "
-            "Dask workers are single-threaded `dask worker --no-nanny` processes on this machine. "
+            f"Same prepared data ({results['dask']['data']['rows']:,} rows), same params "
+            f"({results['dask']['rounds']} rounds). Dask workers are single-threaded "
+            "`dask worker --no-nanny` processes on this machine, started per run (not timed); "
+            "runs alternate, medians. "
             "Baseline: one process, one thread.",
             "",
             *_dask_table(results["dask"]),
@@ -402,10 +452,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     parser.add_argument("--dask-rows", type=int, default=5_000_000)
-    parser.add_argument("--pull-rows", type=int, default=24_000_000, help="~1.0 GB of CSV")
+    parser.add_argument("--pull-mb", type=int, default=1000, help="MB of CSV drops to pull")
     parser.add_argument("--pull-files", type=int, default=100, help="drops in the many-files shape")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--part", choices=["all", "extmem", "dask", "pull"], default="all")
+    parser.add_argument(
+        "--part",
+        choices=["all", "extmem", "dask", "pull", "render"],
+        default="all",
+        help="render: from scale.json",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     results: dict = {}
@@ -413,10 +468,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.part in ("all", "extmem"):
             results["extmem"] = bench_extmem(args.sizes)
         if args.part in ("all", "dask"):
-            results["dask"] = bench_dask(args.dask_rows)
+            results["dask"] = bench_dask(args.dask_rows, args.repeats)
         if args.part in ("all", "pull"):
             shapes = {f"{args.pull_files} files": args.pull_files, "one file": 1}
-            results["pull"] = bench_pull(args.pull_rows, shapes, args.repeats)
+            results["pull"] = bench_pull(args.pull_mb * 1_000_000, shapes, args.repeats)
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
     # Parts run separately keep each other's figures: the raw results of every part live in RAW.

@@ -115,14 +115,15 @@ def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: 
     prepared_dir, compute = args
     workers = sorted(_workers(client))
     names = [f["name"] for f in manifest["features"]]
-    splits = {}
+    splits, holding = {}, set()
     for split in ("train", "valid"):
         files = partition_files(split_path(prepared_dir, split))
         frame = _frame(client, files, workers, manifest, args)
         splits[split] = (frame[names], frame[LABEL])
+        holding |= {workers[i % len(workers)] for i in range(len(files))}
     dtrain = dxgb.DaskQuantileDMatrix(client, *splits["train"], enable_categorical=True)
     dvalid = dxgb.DaskQuantileDMatrix(client, *splits["valid"], enable_categorical=True, ref=dtrain)
-    log.info("training on %d Dask worker(s) at %s", len(workers), compute.scheduler)
+    log.info("training on %d Dask worker(s) at %s", len(holding), compute.scheduler)
     out = dxgb.train(
         client,
         xgb_params,
@@ -133,7 +134,7 @@ def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: 
         verbose_eval=False,
         coll_cfg=Config(timeout=compute.collective_timeout_s, tracker_timeout=compute.connect_timeout_s),
     )
-    return out["booster"], len(workers)
+    return out["booster"], len(holding)  # workers that hold data train; idle ones do not
 
 
 def fit(
