@@ -90,3 +90,13 @@ def test_external_memory_needs_hist(binary, capsys) -> None:
     binary.write_params(external_memory=True, tree_method="approx")
     assert binary.cli("prepare") == 2
     assert "external_memory needs tree_method: hist" in capsys.readouterr().err
+
+
+def test_without_config_edge_yaml_training_is_local(binary, tmp_path: Path, monkeypatch) -> None:
+    assert binary.cli("prepare") == 0
+    monkeypatch.chdir(tmp_path)  # no config/edge.yaml here
+    assert binary.cli("train") == 0
+    assert json.loads((binary.model / "run.json").read_text())["engine"] == "local"
+    assert (
+        binary.cli("train", "--edge-config", str(tmp_path / "missing.yaml")) == 2
+    )  # an explicit path must exist
