@@ -411,8 +411,9 @@ def _projection(
         f"round. For {rows / 1e6:.0f}M rows x {rounds} rounds: one VM {one_vm:.0f} s of boosting, {vms} VMs "
         f"{four:.0f} s ({one_vm / four:.1f}x, {one_vm / four / vms:.0%} efficiency) plus Dask's fixed cost "
         f"(~{fixed:.0f} s "
-        "here: connect, partition reads, tracker). Reading the partitions costs each worker 1/4 of the "
-        "Parquet bytes once, next to the data.",
+        "here: connect, partition reads, tracker). It assumes each VM's cores are its own, which is not "
+        "true on this shared machine (see the 1 x 2 row). Reading the partitions costs each worker 1/4 of "
+        "the Parquet bytes once, next to the data.",
     ]
 
 
@@ -482,6 +483,7 @@ def render(results: dict) -> str:
             "partitions of ~700k train rows, each as a subprocess; peak RSS is `ru_maxrss`.",
             "",
             *_extmem_table(results["extmem"]),
+            *_provenance(results["extmem"]),
         ]
     if "dask" in results:
         out += [
@@ -495,6 +497,8 @@ def render(results: dict) -> str:
             "Baseline: one process, one thread.",
             "",
             *_dask_table(results["dask"]),
+            *_provenance(results["dask"]),
+            *_projection(results["dask"]),
         ]
     if "pull" in results:
         out += [
@@ -505,6 +509,7 @@ def render(results: dict) -> str:
             "direct = `bench/direct_download.py` (16 threads, `max_concurrency=4`).",
             "",
             *_pull_table(results["pull"]),
+            *_provenance(results["pull"]),
         ]
     return "\n".join(out) + "\n"
 
@@ -545,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
             shapes = {f"{args.pull_files} files": args.pull_files, "one file": 1}
             results["pull"] = bench_pull(args.pull_mb * 1_000_000, shapes, args.repeats)
     finally:
-        shutil.rmtree(WORK, ignore_errors=True)
+        if args.part != "render":  # rendering must not remove a running benchmark's files
+            shutil.rmtree(WORK, ignore_errors=True)
     # Parts run separately keep each other's figures: the raw results of every part live in RAW.
     merged = json.loads(RAW.read_text()) if RAW.exists() else {}
     for part, figures in results.items():
