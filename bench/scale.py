@@ -342,9 +342,9 @@ def _extmem_table(res: dict) -> list[str]:
     lines += [
         "",
         f"- Rows grow {grow:.0f}x: in-memory peak RSS grows {mem_grow:.1f}x, "
-        f"external-memory peak RSS {last['ext']['rss_mb'] / first['ext']['rss_mb']:.1f}x. External memory is not "
-        "perfectly flat: the quantile sketch and XGBoost's page bookkeeping grow with rows, and RSS also counts "
-        "the on-disk pages it reads (file-backed, reclaimable under memory pressure).",
+        f"external-memory peak RSS {last['ext']['rss_mb'] / first['ext']['rss_mb']:.1f}x. External memory "
+        "is not perfectly flat: the quantile sketch and XGBoost's page bookkeeping grow with rows, and RSS "
+        "also counts the on-disk pages it reads (file-backed, reclaimable under memory pressure).",
     ]
     return lines
 
