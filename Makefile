@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving up down clean
+.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving bench-scale up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,13 +68,17 @@ rehearse: install ## run the GitHub workflows offline with act against loopback 
 
 test: lint pytest ## lint and every test (unit, strict stand-in integration, end-to-end)
 
-bench: bench-train bench-serving ## all benchmarks -> bench/results.md
+bench: bench-train bench-serving bench-scale ## all benchmarks -> bench/results.md
 
 bench-train: install ## train stage vs bare xgboost.train, dvc pull vs direct download, no-op repro (1M rows)
 	python bench/train_and_pull.py
 
 bench-serving: install ## scoring server vs azureml-inference-server-http
 	python bench/serving/run.py
+
+bench-scale: install ## external memory vs in-memory, Dask vs one process, dvc pull vs direct at >= 1 GB
+	edgetrain storage install
+	python bench/scale.py $(BENCH_SCALE_ARGS)
 
 clean: down ## stop the stand-in and remove generated files (keeps .venv)
 	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work

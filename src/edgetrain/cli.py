@@ -33,7 +33,7 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgetrain",
         description="Train XGBoost at the edge on Azure Stack Hub blob data: stand-in storage, DVC stages, "
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgetrain {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -53,11 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; a reader that closes stdout early (``| head``) ends it quietly with 141."""
+def main(argv: Sequence[str] | None = None, modules: Sequence[str] = COMMAND_MODULES) -> int:
+    """Run one command of ``modules``; a reader that closes stdout early (``| head``) ends it quietly
+    with 141."""
     try:
         try:
-            return _run(argv)
+            return _run(argv, modules)
         finally:
             sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
     except BrokenPipeError:
@@ -66,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SIGPIPE_EXIT
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+def _run(argv: Sequence[str] | None, modules: Sequence[str]) -> int:
+    parser = build_parser(modules)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

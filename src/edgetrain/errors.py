@@ -34,3 +34,9 @@ class StorageError(EdgetrainError):
     """Blob storage is unreachable, refuses credentials or rejects the API version."""
 
     exit_code = 4
+
+
+class ComputeError(EdgetrainError):
+    """The training cluster is unreachable, too small, or lost a worker while training."""
+
+    exit_code = 13

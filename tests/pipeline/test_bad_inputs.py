@@ -155,12 +155,16 @@ def test_missing_data_dir_and_no_drops(binary, capsys) -> None:
 
 def test_failed_prepare_keeps_previous_outputs(binary, capsys) -> None:
     assert binary.cli("prepare") == 0
-    before = {p.name: p.read_bytes() for p in binary.prepared.iterdir()}
+    before = {
+        p.relative_to(binary.prepared): p.read_bytes() for p in binary.prepared.rglob("*") if p.is_file()
+    }
     capsys.readouterr()
     binary.write_drop("2024-01-03.csv", b"")
     assert binary.cli("prepare") == 3
     error_line(capsys)
-    assert {p.name: p.read_bytes() for p in binary.prepared.iterdir()} == before
+    assert {
+        p.relative_to(binary.prepared): p.read_bytes() for p in binary.prepared.rglob("*") if p.is_file()
+    } == before
     assert sorted(p.name for p in binary.prepared.parent.iterdir()) == ["prepared"]
 
 

@@ -6,11 +6,11 @@ the run cache, and a clean clone with only the param change restores the poisone
 below computes, from the source, every project file a stage's process executes and requires dvc.yaml
 to list exactly those (plus ``uv.lock``, which pins every third-party library).
 
-What a stage's process executes, from ``cmd: edgetrain <stage>``:
+What a stage's process executes, from ``cmd: python -m edgetrain.pipeline <stage>``:
 
 * the start-up hook ``src/edgetrain_stackhub.pth`` (every process of the venv) and what it imports;
-* the console entry ``edgetrain.cli`` and the command modules it imports to build its parser
-  (``COMMAND_MODULES``): their import-time code and their ``register`` functions;
+* the stage entry ``edgetrain.pipeline.__main__``, the shared ``edgetrain.cli`` it runs, and the command
+  modules it builds its parser from (``STAGE_COMMANDS``): their import-time code and ``register``;
 * the stage module, reached through ``edgetrain.pipeline.cli``.
 
 Code that runs is followed through every import, including those inside functions; modules that are
@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from edgetrain.cli import COMMAND_MODULES
+from edgetrain.pipeline.__main__ import STAGE_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -95,8 +96,8 @@ def startup_hook_modules() -> list[str]:
 
 
 def stage_inputs(stage: str) -> set[str]:
-    run = [*startup_hook_modules(), "edgetrain.cli", f"edgetrain.pipeline.{stage}"]
-    files = executed_files(run, list(COMMAND_MODULES))
+    run = [*startup_hook_modules(), "edgetrain.pipeline.__main__", f"edgetrain.pipeline.{stage}"]
+    files = executed_files(run, list(STAGE_COMMANDS))
     return files | {str(STARTUP_HOOK.relative_to(ROOT)), LOCK}
 
 
@@ -109,7 +110,16 @@ def stages() -> dict:
 def test_every_executed_project_file_is_a_dep(stages, stage) -> None:
     listed = {d for d in stages[stage]["deps"] if d.startswith("src/") or d == LOCK}
     assert listed == stage_inputs(stage)
-    assert stages[stage]["cmd"] == f"edgetrain {stage}"
+    assert stages[stage]["cmd"] == f"python -m edgetrain.pipeline {stage}"
+
+
+def test_other_commands_do_not_retrain() -> None:
+    """Only the pipeline's command module runs in a stage: serving, registry, doctor... code is no dep."""
+    inputs = set().union(*(stage_inputs(stage) for stage in STAGES))
+    others = [m for m in COMMAND_MODULES if m not in STAGE_COMMANDS]
+    assert others
+    for name in others:
+        assert str(module_file(name).relative_to(ROOT)) not in inputs
 
 
 def test_closure_covers_the_poisoning_paths() -> None:
@@ -150,13 +160,17 @@ def test_closure_follows_a_new_import(tmp_path, monkeypatch) -> None:
 def test_stage_chain_and_outputs(stages) -> None:
     assert "data" in stages["prepare"]["deps"]
     assert stages["prepare"]["outs"] == ["artifacts/prepared"]
-    assert stages["train"]["outs"] == ["artifacts/model/model.ubj", "artifacts/model/metadata.json"]
+    assert stages["train"]["outs"] == [
+        "artifacts/model/model.ubj",
+        "artifacts/model/metadata.json",
+        {"artifacts/model/run.json": {"cache": False}},  # engine and workers: lineage, not a model input
+    ]
     assert "artifacts/prepared" in stages["train"]["deps"]
     assert {"artifacts/model/model.ubj", "artifacts/model/metadata.json"} <= set(stages["evaluate"]["deps"])
     assert stages["evaluate"]["metrics"] == [{"artifacts/metrics.json": {"cache": False}}]
     assert stages["evaluate"]["outs"] == [{"artifacts/plots": {"cache": False}}]
     assert "plots" not in stages["evaluate"]  # rendered by the top-level definitions instead
-    assert set(stages["prepare"]["params"]) == {"seed", "task", "data", "split"}
+    assert set(stages["prepare"]["params"]) == {"seed", "task", "data", "split", "partition_rows"}
     assert set(stages["train"]["params"]) == {"seed", "task", "train"}
     # the whole section: evaluate.threshold is absent for multiclass and regression
     assert set(stages["evaluate"]["params"]) == {"task", "train.objective", "evaluate"}

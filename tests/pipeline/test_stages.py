@@ -132,9 +132,13 @@ def test_regression_residuals_are_binned(make_project) -> None:
 
 def test_outputs_are_byte_stable(binary) -> None:
     assert binary.cli("prepare") == 0
-    first = {p.name: p.read_bytes() for p in binary.prepared.iterdir()}
+    first = {
+        p.relative_to(binary.prepared): p.read_bytes() for p in binary.prepared.rglob("*") if p.is_file()
+    }
     assert binary.cli("prepare") == 0
-    assert {p.name: p.read_bytes() for p in binary.prepared.iterdir()} == first
+    assert {
+        p.relative_to(binary.prepared): p.read_bytes() for p in binary.prepared.rglob("*") if p.is_file()
+    } == first
     assert binary.cli("train") == 0
     model = (binary.model / "model.ubj").read_bytes(), (binary.model / "metadata.json").read_bytes()
     assert binary.cli("evaluate") == 0

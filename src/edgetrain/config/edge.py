@@ -98,6 +98,27 @@ class RunnerConfig(StrictModel):
     labels: list[Name] = Field(min_length=1)
 
 
+class ComputeConfig(StrictModel):
+    """Where ``edgetrain train`` runs: here or on an existing Dask scheduler (environment, not params)."""
+
+    scheduler: Annotated[str, StringConstraints(pattern=r"^(local|(tcp|tls)://[^\s/]+:\d+)$")] = Field(
+        default="local", description="local, or a Dask scheduler address such as tcp://10.0.0.5:8786"
+    )
+    min_workers: Annotated[int, Field(ge=1)] = Field(default=1, description="wait for this many Dask workers")
+    connect_timeout_s: Annotated[int, Field(ge=1)] = 30
+    collective_timeout_s: Annotated[int, Field(ge=1)] = Field(
+        default=120, description="an allreduce waiting longer than this fails the run (a lost worker)"
+    )
+    worker_data_dir: Name | None = Field(
+        default=None, description="artifacts/prepared as the Dask workers see it (a shared mount)"
+    )
+    spill_dir: Name | None = Field(default=None, description="external-memory pages (default: temp dir)")
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheduler == "local"
+
+
 class EdgeConfig(StrictModel):
     storage: StorageConfig
     standin: StandinConfig = StandinConfig()
@@ -105,8 +126,16 @@ class EdgeConfig(StrictModel):
     registry: RegistryConfig = RegistryConfig()
     acr: ContainerRegistryConfig
     runner: RunnerConfig
+    compute: ComputeConfig = ComputeConfig()
 
 
 def load_edge_config(path: Path | str = DEFAULT_EDGE_CONFIG) -> EdgeConfig:
     """Load and validate ``config/edge.yaml`` (exit code 2 with one line on any problem)."""
     return load_model(path, EdgeConfig)
+
+
+def load_compute_config(path: Path | str = DEFAULT_EDGE_CONFIG) -> ComputeConfig:
+    """The ``compute`` section; training runs locally when the default file does not exist."""
+    if Path(path) == DEFAULT_EDGE_CONFIG and not Path(path).exists():
+        return ComputeConfig()
+    return load_edge_config(path).compute

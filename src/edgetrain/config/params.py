@@ -83,6 +83,15 @@ class TrainParams(StrictModel):
     tree_method: Literal["hist", "approx", "exact"] = "hist"
     device: Literal["cpu", "cuda"] = "cpu"
     nthread: Annotated[int, Field(ge=0, description="0 = all cores; fix it for bit-identical models")] = 4
+    external_memory: bool = Field(
+        default=False, description="train from on-disk pages, one partition in memory at a time (hist only)"
+    )
+
+    @model_validator(mode="after")
+    def _external_memory_needs_hist(self) -> TrainParams:
+        if self.external_memory and self.tree_method != "hist":
+            raise ValueError("external_memory needs tree_method: hist")
+        return self
 
 
 class EvaluateParams(StrictModel):
@@ -93,6 +102,8 @@ class EvaluateParams(StrictModel):
 class Params(StrictModel):
     seed: Annotated[int, Field(ge=0)] = 42
     task: Task
+    #: Rows per prepared Parquet partition: the unit a Dask worker or the external-memory iterator reads.
+    partition_rows: Annotated[int, Field(ge=1)] = 250_000
     data: DataParams
     split: SplitParams = SplitParams()
     train: TrainParams

@@ -40,7 +40,7 @@ def _prepare(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from edgetrain.pipeline import train
 
-    metadata = train.run(args.params, args.prepared, args.out)
+    metadata = train.run(args.params, args.prepared, args.out, args.config)
     print(f"trained {metadata['task']} model (best iteration {metadata['best_iteration']}) -> {args.out}")
     return 0
 
@@ -59,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
     common.add_argument(
-        "--config", type=Path, default=DEFAULT_EDGE_CONFIG, help="validated, not read: %(default)s"
+        "--config",
+        "--edge-config",
+        dest="config",
+        type=Path,
+        default=DEFAULT_EDGE_CONFIG,
+        help="environment config, validated by every stage; train reads its compute section (%(default)s)",
     )
 
     p = subparsers.add_parser("prepare", parents=[common], help="validate and split the raw CSV drops")

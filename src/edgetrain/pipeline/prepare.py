@@ -22,6 +22,7 @@ import yaml
 from edgetrain.config.params import Params, load_params
 from edgetrain.data.version import data_version
 from edgetrain.errors import DataError
+from edgetrain.pipeline.dataset import split_path, write_partitions
 from edgetrain.pipeline.drops import read_drops
 from edgetrain.pipeline.io import staged_outputs, write_json_atomic
 
@@ -199,11 +200,11 @@ def prepare(
     return Prepared(splits=parts, manifest=manifest)
 
 
-def write_prepared(prepared: Prepared, out_dir: Path | str) -> None:
-    """Write ``{train,valid,test}.parquet`` and ``manifest.json`` into ``out_dir``, all or nothing."""
+def write_prepared(prepared: Prepared, out_dir: Path | str, partition_rows: int = 250_000) -> None:
+    """Write ``<split>.parquet/part-*.parquet`` and ``manifest.json`` into ``out_dir``, all or nothing."""
     with staged_outputs(out_dir, replace_dir=True) as staging:
         for name, part in prepared.splits.items():
-            part.to_parquet(staging / f"{name}.parquet", index=False, engine="pyarrow")
+            write_partitions(part, split_path(staging, name), partition_rows)
         write_json_atomic(staging / "manifest.json", prepared.manifest, sort_keys=False)
 
 
@@ -218,6 +219,6 @@ def run(
         params = load_params(params)
     names, frame = read_drops(data_dir, params.data, params.task)
     prepared = prepare(frame, params, drops=names, data_version=read_data_version(data_dvc))
-    write_prepared(prepared, out_dir)
+    write_prepared(prepared, out_dir, params.partition_rows)
     log.info("prepared %s", prepared.manifest["rows"])
     return prepared
