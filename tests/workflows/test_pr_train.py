@@ -114,3 +114,18 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     # outputs went to the DVC remote by content hash; no run cache from a pull request
     paths = [getattr(q, "path", "") or str(q) for q in r.standin.requests]
     assert not any("/runs/" in p for p in paths)
+
+
+def test_rerun_updates_the_one_comment_and_commits_nothing(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
+    r = rehearsal_base
+    assert pr_run.ok
+    head = r.rev("tune-depth")
+    again = r.run("pr-train.yml", "pull_request", r.pull_request_event("tune-depth", number=1))
+    assert again.ok, again.output[-8000:]
+    assert "Running stage" not in again.job_log("train")  # dvc.lock on the branch already records it
+    assert r.rev("tune-depth") == head
+    comments = [c for c in r.github.state.comments if c["issue_number"] == 1]
+    assert len(comments) == 1
+    assert comments[0]["updates"] == 1
+    assert "already records this result" in comments[0]["body"]
+    assert [s["state"] for s in r.github.state.statuses if s["sha"] == head] == ["success", "success"]
