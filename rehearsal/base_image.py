@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,14 +48,10 @@ IMAGE_CHANGES = (
     "ENV LANG=C.UTF-8",
     'CMD ["python3"]',
 )
-#: Wheel platforms bookworm's glibc 2.36 on x86-64 accepts (pip does not expand --platform by itself).
-GLIBC_MINOR = 36
-PLATFORMS = (
-    *(f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1)),
-    *("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"),
-)
 MMDEBSTRAP_TIMEOUT_S = 900
 PIP_TIMEOUT_S = 900
+CA_ENV = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+DEBIAN_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 IMPORT_TIMEOUT_S = 600
 RECIPE_LABEL = "io.edgetrain.rehearsal.base-recipe"
 PIP_CONF = "[global]\nno-index = true\nfind-links = /root/wheels\n"
@@ -86,7 +83,7 @@ def rootfs_tarball(cache: Path = CACHE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="base-", dir=cache) as tmp:
         partial = Path(tmp) / tarball.name
-        argv = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "--quiet"]
+        argv = ["mmdebstrap", "--variant=minbase", "--mode=auto", "--format=tar", "--quiet"]
         argv += [f"--include={','.join(PACKAGES)}"]
         argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES]
         argv += [f"--customize-hook={hook}" for hook in HOOKS]
@@ -136,26 +133,39 @@ def ensure_base(buildah: Buildah, cache: Path = CACHE) -> str:
     return name
 
 
-def pip_home(cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> Path:
-    """A home folder for root during the build: ``wheels/`` (``pip download`` of every locked wheel for
-    CPython ``PYTHON_VERSION``, x86-64 glibc) and ``.config/pip/pip.conf`` pointing pip at them.
+def pip_home(buildah: Buildah, base: str, cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> Path:
+    """A home folder for root during the build: ``wheels/`` and ``.config/pip/pip.conf`` pointing pip at them.
 
-    It is mounted over ``/root``, which every base has: a mount point buildah had to create (``/wheelhouse``,
-    ``/etc/pip.conf``) would stay behind in the image as an empty file or folder.
+    The wheels are fetched by ``pip download`` inside the stand-in itself (its python and pip, the ones
+    that will install them), checking every hash of the lock. The folder is mounted over ``/root``, which
+    every base has: a mount point buildah had to create (``/wheelhouse``, ``/etc/pip.conf``) would stay
+    behind in the image as an empty file or folder.
     """
     text = lock.read_text(encoding="utf-8")
-    home = cache / f"pip-home-{_key(text, PYTHON_VERSION, PIP_CONF)}"
+    home = cache / f"pip-home-{_key(text, PYTHON_VERSION, PIP_CONF, _recipe())}"
     if home.is_dir():
         return home
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pip-home-", dir=cache) as tmp:
         partial = Path(tmp) / "home"
-        argv = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        argv += ["--require-hashes", "--only-binary=:all:", "--no-deps", "--implementation", "cp"]
-        argv += ["--python-version", PYTHON_VERSION, "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
-        argv += [arg for tag in PLATFORMS for arg in ("--platform", tag)]
-        argv += ["--dest", str(partial / "wheels"), "-r", str(lock)]
-        run_pip(argv)
+        (partial / "wheels").mkdir(parents=True)
+        shutil.copyfile(lock, partial / "requirements.lock")
+        container = buildah.run(["from", "--pull=never", "--quiet", base], IMPORT_TIMEOUT_S, f"start {base}")
+        name = container.stdout.strip().splitlines()[-1]
+        download = ["run", "--isolation", buildah.isolation, "--volume", f"{partial}:/out"]
+        download += _host_pip_settings(partial)
+        download += [
+            name, "--",
+            "python3", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--require-hashes", "--only-binary=:all:", "--no-deps",
+            "--dest", "/out/wheels", "-r", "/out/requirements.lock",
+        ]  # fmt: skip
+        try:
+            buildah.run(download, PIP_TIMEOUT_S, "download the serving wheels in the stand-in")
+        finally:
+            buildah.run(["rm", name], IMPORT_TIMEOUT_S, f"remove {name}")
+        for scratch in ("requirements.lock", "ca.crt"):
+            (partial / scratch).unlink(missing_ok=True)
         (partial / ".config" / "pip").mkdir(parents=True)
         (partial / ".config" / "pip" / "pip.conf").write_text(PIP_CONF, encoding="utf-8")
         partial.chmod(0o755)
@@ -163,17 +173,30 @@ def pip_home(cache: Path = CACHE, lock: Path = REQUIREMENTS_LOCK) -> Path:
     return home
 
 
-def run_pip(argv: list[str]) -> None:
-    """pip from this interpreter, or the system python3's when the venv has none (uv venvs)."""
-    probe = subprocess.run([argv[0], "-m", "pip", "--version"], capture_output=True, timeout=60, check=False)
-    if probe.returncode != 0:
-        python3 = shutil.which("python3") or "python3"
-        argv = [python3, *argv[1:]]
-    run_tool(argv, PIP_TIMEOUT_S, "download the serving wheels")
+def _host_pip_settings(folder: Path) -> list[str]:
+    """The host's CA bundle (a TLS-inspecting proxy's CA lives there) and package index for pip in the
+    stand-in, which otherwise knows only Debian's CAs and PyPI."""
+    args: list[str] = []
+    bundle = next(
+        (
+            Path(value)
+            for value in (*(os.environ.get(k) for k in CA_ENV), DEBIAN_CA_BUNDLE)
+            if value and Path(value).is_file()
+        ),
+        None,
+    )
+    if bundle is not None:
+        shutil.copyfile(bundle, folder / "ca.crt")
+        args += ["--env", "PIP_CERT=/out/ca.crt"]
+    index = os.environ.get("PIP_INDEX_URL", "")
+    if index.startswith(("https://", "http://")):
+        args += ["--env", f"PIP_INDEX_URL={index}"]
+    return args
 
 
 def prepare(buildah: Buildah, cache: Path = CACHE) -> StandIn:
-    return StandIn(ensure_base(buildah, cache), pip_home(cache))
+    base = ensure_base(buildah, cache)
+    return StandIn(base, pip_home(buildah, base, cache))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

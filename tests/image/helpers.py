@@ -61,10 +61,16 @@ def edgetrain(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
     )
 
 
+#: Commit time of test projects: an old day, so timestamps taken from the clock would show.
+COMMIT_DATE = "2024-01-02T03:04:05Z"
+COMMIT_EPOCH = 1704164645
+
+
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
         cwd=root,
+        env={**os.environ, "GIT_AUTHOR_DATE": COMMIT_DATE, "GIT_COMMITTER_DATE": COMMIT_DATE},
         capture_output=True,
         text=True,
         timeout=30,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.image.helpers import SOURCE, Project, committed_project, edgetrain, load_rehearsal
+from tests.image.helpers import COMMIT_EPOCH, SOURCE, Project, committed_project, edgetrain, load_rehearsal
 from tests.serving.helpers import READY_TIMEOUT, records, serve_context
 
 from edgetrain.serving.dockerfile import HEALTHCHECK_PROBE, USER_ID
@@ -99,12 +99,10 @@ def release(
         pushed.stdout,
     )
     names = [f"localhost/{REPOSITORY}:{tag}" for tag in ("3", project.commit)]
-    subprocess.run(
-        ["buildah", *buildah_storage.global_args(), "rmi", *names],
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
+    for args in (["rmi", *names], ["rmi", "--prune"]):  # this test storage only: its images and leftovers
+        subprocess.run(
+            ["buildah", *buildah_storage.global_args(), *args], capture_output=True, timeout=300, check=False
+        )
 
 
 def test_push_output_names_tags_and_digest(release: Release) -> None:
@@ -122,6 +120,7 @@ def test_labels_healthcheck_and_user_in_the_registry(release: Release) -> None:
     assert labels["org.opencontainers.image.source"] == SOURCE
     assert labels["org.opencontainers.image.revision"] == release.project.commit
     assert labels["io.edgetrain.model.version"] == "3"
+    assert labels["org.opencontainers.image.created"] == "2024-01-02T03:04:05Z"
     assert "io.buildah.version" not in labels
     raw = subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--raw", "--config", f"docker://{release.reference}"],
@@ -184,6 +183,10 @@ def test_no_data_and_only_the_context_in_app(pulled: tuple[Buildah, str], releas
         assert not (root / "wheelhouse").exists()
         assert not (root / "etc" / "pip.conf").exists()
         assert not list((root / "root").glob(".cache/pip*"))
+        # Timestamps are the commit's, not the build's: file times and the account's password-change day.
+        assert (root / "app" / "model" / "model.ubj").stat().st_mtime == COMMIT_EPOCH
+        shadow = dict(line.split(":", 1) for line in (root / "etc" / "shadow").read_text().splitlines())
+        assert shadow["scoring"].split(":")[1] == str(COMMIT_EPOCH // 86400)
     finally:
         storage.run(["umount", container], 120, "unmount the container")
 

@@ -47,6 +47,8 @@ def test_source_url_prefers_github_actions_then_origin(tmp_path: Path) -> None:
     assert source_url(tmp_path, {}) is None  # not a git checkout: no origin, no label
     with pytest.raises(EdgetrainError, match="GITHUB_SERVER_URL"):
         source_url(tmp_path, {"GITHUB_SERVER_URL": "/srv/git", "GITHUB_REPOSITORY": "octo/repo"})
+    with pytest.raises(EdgetrainError, match="GITHUB_REPOSITORY"):
+        source_url(tmp_path, {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "/srv/git/r"})
     with pytest.raises(EdgetrainError, match="--source-url"):
         source_url(tmp_path, {}, explicit="/srv/git/repo")
 
@@ -151,3 +153,38 @@ def test_uv_bootstrap_is_hash_pinned() -> None:
     pins = (REPO / "requirements-uv.txt").read_text()
     assert f"uv=={version[1]} \\" in pins
     assert len(re.findall(r"--hash=sha256:[0-9a-f]{64}", pins)) >= 10
+
+
+@pytest.mark.parametrize("registry", ["http://127.0.0.1:5000", "127.0.0.1:5000/", "acr.io/path"])
+def test_registry_must_be_a_host(tmp_path: Path, registry: str) -> None:
+    project = committed_project(tmp_path / "repo")
+    assert edgetrain("package", cwd=project.root).returncode == 0
+    done = edgetrain("image", "push", "--registry", registry, cwd=project.root)
+    assert done.returncode != 0
+    assert (
+        done.stderr.strip()
+        == f"edgetrain: error: --registry: {registry!r} must be a host[:port] such as myacr.azurecr.io"
+    )
+
+
+def test_missing_base_is_one_line_and_builds_nothing(tmp_path: Path) -> None:
+    need_tools("buildah")
+    project = committed_project(tmp_path / "repo")
+    assert edgetrain("package", cwd=project.root).returncode == 0
+    storage = tmp_path / "storage"
+    done = edgetrain(
+        "image", "build", "--storage-root", str(storage),
+        "--base-image", "localhost/no-such-base:1", "--pull", "never", cwd=project.root,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("edgetrain: error: buildah: cannot build")
+    images = Buildah.from_env(root=storage, env={}).run(["images", "--quiet"], 60, "list images")
+    assert images.stdout.strip() == ""
+
+
+def test_loopback_registry_config_binds_loopback_only(tmp_path: Path) -> None:
+    registry = load_rehearsal("registry")
+    config = json.loads(registry.config_text(tmp_path, 5999))
+    assert config["http"]["addr"] == "127.0.0.1:5999"
+    assert config["storage"]["filesystem"]["rootdirectory"] == str(tmp_path)

@@ -326,3 +326,13 @@ def test_github_actions_repository_is_the_source(repo: Project) -> None:
     assert done.returncode == 0, done.stderr
     labels = labels_of(repo.root / "build" / "scoring")
     assert labels["org.opencontainers.image.source"] == "https://github.com/octo/forked-edgetrain"
+
+
+def test_require_clean_outside_git_is_refused(
+    project: TrainedModel, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project.root)
+    output = project.root / "out" / "ctx"
+    assert main([*package_args(project, output), "--require-clean"]) != 0
+    assert "not a git checkout" in capsys.readouterr().err
+    assert not output.exists()

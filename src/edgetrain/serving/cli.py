@@ -93,7 +93,12 @@ def _register_image(subparsers: argparse._SubParsersAction) -> None:
         "--base-image",
         help="replace the Dockerfile's digest-pinned base (the offline rehearsal's stand-in only)",
     )
-    build.add_argument("--pull", default="missing", help="missing | always | never (default %(default)s)")
+    build.add_argument(
+        "--pull",
+        default="missing",
+        choices=("missing", "always", "never"),
+        help="base image (default %(default)s)",
+    )
     build.add_argument(
         "--volume",
         action="append",

@@ -41,6 +41,7 @@ INSPECT_TIMEOUT_S = 120
 PULL_POLICIES = ("missing", "always", "never")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_REGISTRY = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -228,7 +229,9 @@ def push(opts: PushOptions) -> Pushed:
     repository = opts.repository or spec.repository
     if not _REPOSITORY.match(repository):
         raise EdgetrainError(f"--repository: {repository!r} is not a valid image repository name")
-    target = f"{opts.registry.rstrip('/')}/{repository}"
+    if not _REGISTRY.match(opts.registry):
+        raise EdgetrainError(f"--registry: {opts.registry!r} must be a host[:port] such as myacr.azurecr.io")
+    target = f"{opts.registry}/{repository}"
     existing = _already_pushed(target, spec, opts.authfile)
     if existing is not None:
         log.info("%s already holds %s as %s: nothing pushed", target, spec.tags, existing)

@@ -144,6 +144,8 @@ def _serving_info(
     params = load_model(opts.params, Params)
     edge = load_edge_config(opts.config)
     origin = provenance(opts.root, explicit_source=opts.source_url)
+    if opts.require_clean and origin.commit is None:
+        raise EdgetrainError(f"{opts.root}: not a git checkout; --require-clean needs the commit to label")
     if opts.require_clean and origin.dirty:
         raise EdgetrainError(
             f"{opts.root}: tracked files have uncommitted changes; commit them (a release image must be "
@@ -160,7 +162,7 @@ def _serving_info(
         "metrics": metrics,
         "data_version": metadata.get("data_version"),
     }
-    short = origin.revision[:12] if origin.commit else "dev"
+    short = f"{origin.commit[:12]}{'-dirty' if origin.dirty else ''}" if origin.commit else "dev"
     labels = ImageLabels(
         source=origin.source,
         revision=origin.revision,

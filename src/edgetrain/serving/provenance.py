@@ -22,6 +22,7 @@ GIT_TIMEOUT_S = 10
 #: ``user@host:owner/repo`` (scp-like ssh syntax).
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+\.[A-Za-z]{2,}):(?P<path>[^/].*)$")
 _REPO_PATH = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+$")
+_OWNER_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _WEB_SCHEMES = ("https", "http", "ssh", "git", "git+ssh", "ssh+git")
 
 
@@ -82,7 +83,7 @@ def source_url(root: Path, env: Mapping[str, str] | None = None, explicit: str |
         return url
     server, repository = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY")
     if server and repository:
-        url = web_url(f"{server.rstrip('/')}/{repository}")
+        url = web_url(f"{server.rstrip('/')}/{repository}") if _OWNER_REPO.match(repository) else None
         if url is None:
             raise EdgetrainError(
                 f"GITHUB_SERVER_URL/GITHUB_REPOSITORY: {server!r} + {repository!r} is not a repository URL"
