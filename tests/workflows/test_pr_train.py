@@ -4,6 +4,7 @@ pull request trains there, and the privileged job commits dvc.lock, comments and
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import yaml
@@ -103,8 +104,13 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     assert json.loads(r.show(head, "artifacts/metrics.json")) == json.loads(
         (handoff / "artifacts" / "metrics.json").read_text()
     )
-    author = r.show(head, "dvc.lock")  # committed by the workflow token's bot
-    assert author
+    # one commit by the workflow token's bot, on top of the commit that was trained
+    log = subprocess.run(
+        ["git", "--git-dir", str(r.origin), "log", "-2", "--format=%an|%s", head],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert log[0].startswith(f"{BOT_LOGIN}|pr-train: dvc.lock")
+    assert log[1] == "rehearsal|Tune max_depth"
     for plot in ("roc", "precision_recall", "importance", "confusion"):
         path = f"artifacts/plots/{plot}.json"
         assert r.show(head, path) == (handoff / path).read_text()
