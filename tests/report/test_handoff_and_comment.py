@@ -89,6 +89,10 @@ def test_lock_params_must_match_params_yaml(handoff: Path) -> None:
         load_handoff(handoff, DVC_YAML, changed)
 
 
+def test_null_metric_is_left_out() -> None:
+    assert read_metrics({"auc": None, "f1": 0.5}) == {"f1": 0.5}
+
+
 def test_numbers_must_be_finite() -> None:
     with pytest.raises(ConfigError, match="finite"):
         read_metrics({"auc": float("nan")})

@@ -4,6 +4,7 @@ pull request trains there, and the privileged job commits dvc.lock, comments and
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import yaml
@@ -103,8 +104,13 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     assert json.loads(r.show(head, "artifacts/metrics.json")) == json.loads(
         (handoff / "artifacts" / "metrics.json").read_text()
     )
-    author = r.show(head, "dvc.lock")  # committed by the workflow token's bot
-    assert author
+    # one commit by the workflow token's bot, on top of the commit that was trained
+    log = subprocess.run(
+        ["git", "--git-dir", str(r.origin), "log", "-2", "--format=%an|%s", head],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert log[0].startswith(f"{BOT_LOGIN}|pr-train: dvc.lock")
+    assert log[1] == "rehearsal|Tune max_depth"
     for plot in ("roc", "precision_recall", "importance", "confusion"):
         path = f"artifacts/plots/{plot}.json"
         assert r.show(head, path) == (handoff / path).read_text()
@@ -114,3 +120,18 @@ def test_dvc_lock_committed_to_the_branch_with_a_status(pr_run: ActRun, rehearsa
     # outputs went to the DVC remote by content hash; no run cache from a pull request
     paths = [getattr(q, "path", "") or str(q) for q in r.standin.requests]
     assert not any("/runs/" in p for p in paths)
+
+
+def test_rerun_updates_the_one_comment_and_commits_nothing(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
+    r = rehearsal_base
+    assert pr_run.ok
+    head = r.rev("tune-depth")
+    again = r.run("pr-train.yml", "pull_request", r.pull_request_event("tune-depth", number=1))
+    assert again.ok, again.output[-8000:]
+    assert "Running stage" not in again.job_log("train")  # dvc.lock on the branch already records it
+    assert r.rev("tune-depth") == head
+    comments = [c for c in r.github.state.comments if c["issue_number"] == 1]
+    assert len(comments) == 1
+    assert comments[0]["updates"] == 1
+    assert "already records this result" in comments[0]["body"]
+    assert [s["state"] for s in r.github.state.statuses if s["sha"] == head] == ["success", "success"]

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from edgetrain.serving.image import Buildah
 from edgetrain.storage.azurite import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+log = logging.getLogger(__name__)
 base_image = load_rehearsal("base_image")
 MODEL = "edgetrain-xgb"
 REPOSITORY = "edgetrain-scoring"
@@ -67,6 +69,7 @@ def first(release_env: Rehearsal, trained_pr: ActRun) -> ActRun:
 def test_merge_ships_the_reviewed_model_without_retraining(first: ActRun, release_env: Rehearsal) -> None:
     r = release_env
     assert first.ok, first.output[-8000:]
+    log.info("release wall time in rehearsal (act, both jobs): %.0fs", first.seconds)
     verify = first.job_log("verify")
     assert "Running stage" not in verify
     assert "artifacts/model/model.ubj: md5" in verify
@@ -113,6 +116,15 @@ def test_summary_image_labels_and_provenance(first: ActRun, release_env: Rehears
         check=True,
     )
     labels = json.loads(raw.stdout)["Labels"]
+    manifest = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    size = sum(int(layer["size"]) for layer in json.loads(manifest.stdout)["layers"])
+    log.info("scoring image: %.0f MB compressed in the registry (base stand-in included)", size / 1e6)
     assert labels["org.opencontainers.image.source"] == f"https://github.com/{OWNER}/edgetrain"
     assert labels["org.opencontainers.image.revision"] == r.rev("main")
     statements = list((first.artifacts / "attestations").glob("*.intoto.json"))
@@ -241,7 +253,7 @@ def test_manual_run_may_override_the_gate_with_a_recorded_reason(
     assert first.ok
     assert yaml.safe_load(r.show("main", "params.yaml"))["train"]["max_depth"] == 1  # the worse candidate
     reason = "accept the lower auc while the new sensor settles (INC-1234)"
-    event = {**r.push_event(), "inputs": {"force-gate": True, "reason": reason}}
+    event = {**r.push_event(), "inputs": {"force-gate": "true", "reason": reason}}  # strings, as GitHub sends
     run = r.run("release.yml", "workflow_dispatch", event, inputs={"force-gate": "true", "reason": reason})
     assert run.ok, run.output[-8000:]
     assert set(versions(r)) == {"1", "2"}

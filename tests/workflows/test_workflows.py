@@ -92,3 +92,17 @@ def test_only_github_hosted_jobs_can_write(path: Path) -> None:
         runs_on = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
         if edge & set(runs_on):
             assert set(perms.values()) <= {"read"}, f"{path.name}: {name} runs PR code on the edge runner"
+
+
+def test_every_dvc_remote_verifies_downloads() -> None:
+    """A pull request can write to the DVC remote; every download is re-hashed (`verify = true`)."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / ".dvc" / "config")
+    remotes = [s for s in config.sections() if s.startswith("'remote")]
+    assert remotes
+    for section in remotes:
+        assert config.getboolean(section, "verify", fallback=False), (
+            f".dvc/config: {section} lacks verify = true"
+        )

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
 def main() -> int:
     root = Path(os.environ["EDGETRAIN_REHEARSAL_ARTIFACTS"])
     name = os.environ["INPUT_NAME"]
@@ -20,7 +24,9 @@ def main() -> int:
         for hit in glob.glob(pattern, recursive=True, include_hidden=hidden):
             p = Path(hit).resolve()
             found = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
-            files += [f for f in found if hidden or not any(part.startswith(".") for part in f.parts[-2:])]
+            # like the real action: hidden files and folders are left out unless include-hidden-files
+            below = (f.relative_to(p) if p.is_dir() else Path(f.name) for f in found)
+            files += [f for f, rel in zip(found, below, strict=True) if hidden or not _hidden(rel)]
     if not files:
         mode = os.environ.get("INPUT_IF_NO_FILES_FOUND", "warn")
         print(f"::{'error' if mode == 'error' else 'warning'}::No files were found with the provided path")

@@ -77,6 +77,8 @@ def read_metrics(data: Any, where: str = METRICS_FILE) -> dict[str, float]:
     for key, value in data.items():
         if not isinstance(key, str) or not _METRIC_KEY.match(key):
             raise ConfigError(f"{where}: {str(key)[:40]!r}: not a metric name")
+        if value is None:  # evaluate writes null when a metric cannot be computed (e.g. one class)
+            continue
         out[key] = _number(value, f"{where}: {key}")
     return out
 
