@@ -11,9 +11,10 @@ the strict Stack Hub storage stand-in, the runner's shared virtual environment a
 
 How a run is faithful to GitHub: the workflow file is the committed one; every label in
 ``config/edge.yaml`` ``runner.labels`` and ``ubuntu-latest`` run on this host (act ``-self-hosted``);
-``actions/checkout`` is act's built-in copy of the work tree; github-script, create-pull-request and
-Azure/login come from ``/work/shared/actions`` (or ``$EDGETRAIN_SHARED_ACTIONS``) at the pinned SHAs; the
-actions that cannot run offline are mapped to ``rehearsal/local-actions`` (see its README). Steps get no
+``actions/checkout`` is act's built-in copy of the work tree; github-script and create-pull-request come
+from ``rehearsal/actions`` (vendored, unmodified, at the pinned SHAs; ``$EDGETRAIN_SHARED_ACTIONS`` points
+elsewhere); the actions that cannot run offline, Azure/login among them, are mapped to
+``rehearsal/local-actions`` (see its README). Steps get no
 terminal: act opens a pseudo-terminal for every step, so act runs in a private mount namespace in which
 ``/dev/ptmx`` cannot allocate one, and stdin is ``/dev/null``.
 """
