@@ -63,12 +63,12 @@ def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
     where = f"dvc.lock@{commit[:12]}"
     expected = committed_test_split_md5(committed_lock, commit)
     path = repo / TEST_SPLIT
-    if not path.is_file():
+    if not path.exists():
         raise IntegrityError(
             f"{TEST_SPLIT} is missing: production must be scored on this commit's test split "
             "(run `dvc pull` or `dvc repro` first)"
         )
-    found = integrity.file_md5(path)
+    found = integrity.path_md5(path)
     if found != expected:
         raise IntegrityError(
             f"{TEST_SPLIT} has md5 {found} but {where} evaluated {expected}; "
