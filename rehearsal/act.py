@@ -332,7 +332,7 @@ class Rehearsal:
         work = self.checkout("main", "base")
         cfg = load_edge_config(work / "config" / "edge.yaml")
         create_containers(cfg.storage, self.standin.connection_string)
-        seed(cfg.storage, rows=rows, days=days, seed_value=7)
+        seed(cfg.storage, rows=rows, days=days, seed_value=7, conn_str=self.standin.connection_string)
         env = {**self.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
         _run(["make", "install"], work, env)
         dvc = str(work / ".venv" / "bin" / "dvc")

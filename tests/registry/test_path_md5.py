@@ -7,14 +7,16 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from tests.conftest import subprocess_env
 
 from edgetrain.registry.integrity import path_md5
 
 
 def _dvc_add(repo: Path, target: str) -> str:
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["dvc", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["dvc", "add", "-q", target], cwd=repo, check=True, timeout=120)
+    env = subprocess_env()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=env)
+    subprocess.run(["dvc", "init", "-q"], cwd=repo, check=True, env=env, timeout=120)
+    subprocess.run(["dvc", "add", "-q", target], cwd=repo, check=True, env=env, timeout=120)
     return yaml.safe_load((repo / f"{target}.dvc").read_text())["outs"][0]["md5"]
 
 
