@@ -454,12 +454,13 @@ class Rehearsal:
             "GIT_CONFIG_VALUE_0": "https://github.com/",
             "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
             **self.github.oidc_env(),
+            # the storage connection string, as deploy/edge-runner puts it in the runner's .env
+            **self.storage_env(),
             **self.extra_env,
             **(env or {}),
         }
         all_secrets = {
             "GITHUB_TOKEN": self.github.token,
-            "STACKHUB_STORAGE_CONNECTION_STRING": self.standin.connection_string,
             **(secrets or {}),
         }
         cmd = self.act_command(
