@@ -157,6 +157,8 @@ def start_cluster(work: Path, workers: int) -> tuple[str, list[subprocess.Popen]
                     "127.0.0.1",
                     "--memory-limit",
                     "0",
+                    "--local-directory",
+                    str(work / f"scratch-{i}"),
                 ],
                 stdout=(work / f"worker-{i}.log").open("wb"),
                 stderr=subprocess.STDOUT,
