@@ -103,6 +103,8 @@ class ActRun:
     summaries: dict[str, str]
     seconds: float
     jobs: dict[str, str] = field(default_factory=dict)
+    #: The requests the storage stand-in saw during this run (the stand-in may be shared with other tests).
+    storage_requests: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -472,6 +474,7 @@ class Rehearsal:
             all_secrets,
             inputs or {},
         )
+        seen = len(self.standin.requests)
         started = time.monotonic()
         done = subprocess.run(
             [*_no_terminal_prefix(), *cmd],
@@ -485,7 +488,14 @@ class Rehearsal:
         )
         seconds = time.monotonic() - started
         output = done.stdout + done.stderr
-        return ActRun(done.returncode, output, artifacts, job_summaries(output), seconds)
+        return ActRun(
+            done.returncode,
+            output,
+            artifacts,
+            job_summaries(output),
+            seconds,
+            storage_requests=self.standin.requests[seen:],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
