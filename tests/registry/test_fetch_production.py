@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.registry.conftest import TEST, md5, real_auc
+import yaml
+from tests.registry.conftest import TEST, make_split, md5, real_auc
 
 from edgetrain.cli import main
 from edgetrain.registry.fetched import RECORD
@@ -193,3 +194,54 @@ def test_fetch_refuses_a_folder_that_is_not_empty(
     assert fetch(model_repo, prod) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert sorted(p.name for p in prod.iterdir()) == ["left-over"]
+
+
+def _dvc_dir_md5(folder: Path) -> str:
+    """DVC's own directory hash (dvc-data's Tree), the oracle for the split's ``.dir`` md5."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    tree = Tree()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            tree.add(f.relative_to(folder).parts, None, HashInfo("md5", md5(f.read_bytes())))
+    tree.digest()
+    return tree.hash_info.value
+
+
+def test_a_partitioned_split_is_checked_by_dvcs_dir_md5(
+    model_repo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``prepare`` writes ``test.parquet/part-*.parquet``; dvc.lock records its ``.dir`` md5."""
+    strong = model_repo.model_bytes(30)
+    model_repo.release(rounds=30, auc=0.5, split=2)
+    assert register(model_repo) == 0
+    promote(model_repo, "1")
+    model_repo.release(rounds=1, auc=0.9, split=0, message="partitioned split")
+    split = model_repo.path / TEST
+    split.unlink()
+    split.mkdir()
+    frame = make_split(0)
+    frame.iloc[:150].to_parquet(split / "part-00000.parquet", index=False)
+    frame.iloc[150:].to_parquet(split / "part-00001.parquet", index=False)
+    lock = model_repo.path / "dvc.lock"
+    data = yaml.safe_load(lock.read_text())
+    dep = data["stages"]["evaluate"]["deps"][0]
+    dep["md5"] = _dvc_dir_md5(split)
+    assert dep["md5"].endswith(".dir")
+    lock.write_text(yaml.safe_dump(data, sort_keys=False))
+    model_repo.git("commit", "-q", "-am", "split written as partitions")
+
+    prod, handoff = tmp_path / "prod", tmp_path / "baseline.json"
+    assert fetch(model_repo, prod) == 0
+    assert score_from(model_repo, prod, handoff) == 0
+    got = json.loads(handoff.read_text())
+    assert got["test_split_md5"] == dep["md5"]
+    assert got["value"] == pytest.approx(real_auc(strong, 0), abs=1e-6)
+
+    (split / "part-00001.parquet").unlink()  # half the rows: not the split dvc.lock evaluated
+    handoff.unlink()
+    capsys.readouterr()
+    assert score_from(model_repo, prod, handoff) == 6
+    assert "dvc checkout" in capsys.readouterr().err
+    assert not handoff.exists()
