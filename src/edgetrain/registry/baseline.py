@@ -9,6 +9,8 @@ loads production's files from the registry and evaluates them on ``artifacts/pre
 Where the registering job has no data (a GitHub-hosted job with the Azure credentials), the job that has
 the data runs ``edgetrain models score-production --out F`` and hands over ``F``: one metric, bound to the
 commit, the split's md5 and production's version and model md5, which ``register --baseline F`` checks.
+Where that job may not reach the registry either (the release's edge runner), it scores the files
+``models fetch-production`` wrote (:mod:`edgetrain.registry.fetched`) with ``score-production --from``.
 """
 
 from __future__ import annotations
