@@ -157,6 +157,8 @@ def start_cluster(work: Path, workers: int) -> tuple[str, list[subprocess.Popen]
                     "127.0.0.1",
                     "--memory-limit",
                     "0",
+                    "--local-directory",
+                    str(work / f"scratch-{i}"),
                 ],
                 stdout=(work / f"worker-{i}.log").open("wb"),
                 stderr=subprocess.STDOUT,
@@ -427,6 +429,9 @@ def _pull_table(res: dict) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
+    repeats = max(
+        (len(r["runs"]["direct"]) for r in res.values() if isinstance(r, dict) and "runs" in r), default=0
+    )
     for shape, r in res.items():
         if not isinstance(r, dict) or "runs" not in r:
             continue  # the part's command and load average
@@ -451,11 +456,11 @@ def _pull_table(res: dict) -> list[str]:
             "",
             "- Where the time goes: "
             + "; ".join(notes)
-            + ". DVC's transfer (jobs, adlfs concurrency, chunks) "
-            "is not the gap: the checkout is. This filesystem (ext4) has no reflinks, so DVC's default "
-            "`cache.type: reflink,copy` copies every file from the cache into the workspace. "
-            "`dvc config cache.type hardlink` (read-only links, fine for imported drops) removes the copy; "
-            "each configuration ran only twice here, so treat the hardlink column as indicative.",
+            + ". A pull is a transfer into DVC's cache plus a checkout; on this filesystem (ext4, no "
+            "reflinks) DVC's default `cache.type: reflink,copy` makes the checkout copy every file, which "
+            "`dvc config cache.type hardlink` (read-only links, fine for imported drops) avoids. "
+            f"{repeats} run(s) per configuration, medians; every run is in `bench/scale.json`: on this "
+            "shared machine run-to-run spread is as large as some of the differences.",
         ]
     return lines
 

@@ -11,9 +11,10 @@ the strict Stack Hub storage stand-in, the runner's shared virtual environment a
 
 How a run is faithful to GitHub: the workflow file is the committed one; every label in
 ``config/edge.yaml`` ``runner.labels`` and ``ubuntu-latest`` run on this host (act ``-self-hosted``);
-``actions/checkout`` is act's built-in copy of the work tree; github-script, create-pull-request and
-Azure/login come from ``/work/shared/actions`` (or ``$EDGETRAIN_SHARED_ACTIONS``) at the pinned SHAs; the
-actions that cannot run offline are mapped to ``rehearsal/local-actions`` (see its README). Steps get no
+``actions/checkout`` is act's built-in copy of the work tree; github-script and create-pull-request come
+from ``rehearsal/actions`` (vendored, unmodified, at the pinned SHAs; ``$EDGETRAIN_SHARED_ACTIONS`` points
+elsewhere); the actions that cannot run offline, Azure/login among them, are mapped to
+``rehearsal/local-actions`` (see its README). Steps get no
 terminal: act opens a pseudo-terminal for every step, so act runs in a private mount namespace in which
 ``/dev/ptmx`` cannot allocate one, and stdin is ``/dev/null``.
 """
@@ -331,7 +332,7 @@ class Rehearsal:
         work = self.checkout("main", "base")
         cfg = load_edge_config(work / "config" / "edge.yaml")
         create_containers(cfg.storage, self.standin.connection_string)
-        seed(cfg.storage, rows=rows, days=days, seed_value=7)
+        seed(cfg.storage, rows=rows, days=days, seed_value=7, conn_str=self.standin.connection_string)
         env = {**self.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
         _run(["make", "install"], work, env)
         dvc = str(work / ".venv" / "bin" / "dvc")
@@ -453,12 +454,13 @@ class Rehearsal:
             "GIT_CONFIG_VALUE_0": "https://github.com/",
             "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
             **self.github.oidc_env(),
+            # the storage connection string, as deploy/edge-runner puts it in the runner's .env
+            **self.storage_env(),
             **self.extra_env,
             **(env or {}),
         }
         all_secrets = {
             "GITHUB_TOKEN": self.github.token,
-            "STACKHUB_STORAGE_CONNECTION_STRING": self.standin.connection_string,
             **(secrets or {}),
         }
         cmd = self.act_command(

@@ -98,3 +98,12 @@ def test_a_refused_login(workspace, tmp_path: Path) -> None:  # type: ignore[no-
     [result] = check_azureml(ctx)
     assert not result.ok
     assert "az login" in result.fix
+
+
+def test_the_edge_runner_leaves_azure_ml_out(tmp_path: Path) -> None:
+    """The edge runner has no Azure login by design: its doctor run passes the check without trying."""
+    ctx = _context(tmp_path, "no-such-workspace")
+    ctx.edge_runner = True
+    (result,) = check_azureml(ctx)
+    assert result.ok
+    assert "no Azure credentials" in result.line()

@@ -42,6 +42,7 @@ def params_dict(task: str, **train: Any) -> dict[str, Any]:
         "task": task,
         "data": {"target": "y", "features": ["kind", "x1", "x2"], "categorical": ["kind"]},
         "split": {"valid_fraction": 0.2, "test_fraction": 0.2},
+        "partition_rows": 250_000,
         "train": {
             "objective": OBJECTIVE[task],
             "eta": 0.3,

@@ -86,6 +86,7 @@ def dask_cluster(logs: Path, workers: int = 2) -> Iterator[Cluster]:
         for index in range(workers):
             wlog = logs / f"worker-{index}.log"
             where = ["--no-dashboard", "--host", "127.0.0.1", "--name", f"w{index}"]
+            where += ["--local-directory", str(logs / f"scratch-{index}")]  # nothing left in /tmp
             proc = subprocess.Popen(
                 [
                     str(DASK),

@@ -61,7 +61,8 @@ def dvc_project(root: Path, rows: int = 4000) -> Path:
     params = params_dict("binary", subsample=0.9, num_boost_round=60, early_stopping_rounds=10)
     params["partition_rows"] = 400  # ~7 train partitions: both workers get several
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
-    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
+    for name in ("dvc.yaml", "uv.lock"):  # uv.lock: a dep of every stage
+        shutil.copy(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))  # deps
     (root / "config" / "plots").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "config" / "plots" / "confusion_counts.json", root / "config" / "plots")

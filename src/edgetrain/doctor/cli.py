@@ -16,6 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repo", type=Path, default=Path(), help="repository root (default: .)")
     parser.add_argument("--config", type=Path, default=DEFAULT_EDGE_CONFIG, help="edge config (%(default)s)")
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params (%(default)s)")
+    parser.add_argument(
+        "--edge-runner",
+        action="store_true",
+        help="checks for the edge runner's jobs: Azure ML is left out (no Azure credentials there by design)",
+    )
     parser.set_defaults(handler=_doctor)
 
 
@@ -27,6 +32,7 @@ def _doctor(args: argparse.Namespace) -> int:
         repo=repo,
         config_path=args.config if args.config.is_absolute() else repo / args.config,
         params_path=args.params if args.params.is_absolute() else repo / args.params,
+        edge_runner=args.edge_runner,
     )
     results = run_all(ctx)
     for result in results:

@@ -192,6 +192,9 @@ def check_azureml(ctx: Context) -> Iterator[Result]:
     if ctx.edge.registry.backend != "azureml":
         yield Result(name, True, f"not used (registry.backend is {ctx.edge.registry.backend})")
         return
+    if ctx.edge_runner:
+        yield Result(name, True, "not checked on the edge runner: it holds no Azure credentials by design")
+        return
     from edgetrain.registry.azureml import AzureMLRegistry
     from edgetrain.registry.errors import RegistryAuthError
 

@@ -38,6 +38,8 @@ class Context:
     #: Extra ``MLClient`` keywords and a credential (tests point the real SDK at a loopback stand-in).
     azureml_client_kwargs: dict[str, Any] = field(default_factory=dict)
     azureml_credential: Any = None
+    #: On the edge runner: it holds no Azure credentials by design (the GitHub-hosted jobs log in).
+    edge_runner: bool = False
     secrets: list[str] = field(default_factory=list)
 
     def redact(self, text: str) -> str:

@@ -15,8 +15,6 @@ Where that job may not reach the registry either (the release's edge runner), it
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import tempfile
@@ -62,20 +60,6 @@ def committed_test_split_md5(committed_lock: str, commit: str) -> str:
     return locked_test_split(integrity.parse_lock(committed_lock, where), where)
 
 
-def dvc_md5(path: Path) -> str:
-    """The md5 ``dvc.lock`` records for ``path``: a file's bytes, or for a folder (a split of partitions)
-    DVC's ``<md5>.dir``: the md5 of the JSON list of its files' ``{"md5", "relpath"}``, sorted by relpath."""
-    if not path.is_dir():
-        return integrity.file_md5(path)
-    entries = [
-        {"md5": integrity.file_md5(f), "relpath": f.relative_to(path).as_posix()}
-        for f in path.rglob("*")
-        if f.is_file()
-    ]
-    listing = json.dumps(sorted(entries, key=lambda e: e["relpath"]), sort_keys=True).encode("utf-8")
-    return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"
-
-
 def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
     """The on-disk test split, refused unless it is the one ``dvc.lock`` at ``commit`` evaluated."""
     where = f"dvc.lock@{commit[:12]}"
@@ -86,7 +70,7 @@ def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
             f"{TEST_SPLIT} is missing: production must be scored on this commit's test split "
             "(run `dvc pull` or `dvc repro` first)"
         )
-    found = dvc_md5(path)
+    found = integrity.path_md5(path)
     if found != expected:
         raise IntegrityError(
             f"{TEST_SPLIT} has md5 {found} but {where} evaluated {expected}; "

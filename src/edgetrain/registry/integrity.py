@@ -7,6 +7,7 @@ DVC's md5 of a file is the md5 of its bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,17 @@ def file_md5(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def path_md5(path: Path) -> str:
+    """The md5 ``dvc.lock`` records for ``path``: the file's md5, or for a directory DVC's ``<md5>.dir``
+    (the md5 of the JSON list of its files' md5s and relative paths, sorted by path)."""
+    if not path.is_dir():
+        return file_md5(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    listing = [{"md5": file_md5(p), "relpath": p.relative_to(path).as_posix()} for p in files]
+    digest = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False)
+    return f"{digest.hexdigest()}.dir"
 
 
 def parse_lock(text: str, where: str) -> Mapping[str, Any]:
