@@ -1,9 +1,12 @@
 """Rehearsal of release.yml with act, after pull request #1 was trained by pr-train.yml and merged.
 
-The merge retrains nothing, passes the md5 check, registers version 1 in the Azure ML stand-in (through the
-real azure-ai-ml, logged in with the OIDC exchange), pushes an image to the loopback registry that is then
-pulled, started and scores like ``edgetrain serve``; a rerun changes nothing; a worse candidate fails the
-gate and pushes nothing; a push whose dvc.lock is stale stops with one clear line.
+Three jobs: ``production`` (hosted, Azure) fetches the production model, ``verify`` (edge, rows, no Azure)
+scores it on the commit's test split, ``ship`` (hosted, Azure) registers with that figure as the gate's
+baseline. The merge retrains nothing, passes the md5 check, registers version 1 in the Azure ML stand-in
+(through the real azure-ai-ml, logged in with the OIDC exchange), pushes an image to the loopback registry
+that is then pulled, started and scores like ``edgetrain serve``; a rerun changes nothing; a worse candidate
+(trained on a different test split) fails the gate against production's score on *its* split and pushes
+nothing; a manual run overrides with a recorded reason; a push whose dvc.lock is stale stops with one line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ base_image = load_rehearsal("base_image")
 MODEL = "edgetrain-xgb"
 REPOSITORY = "edgetrain-scoring"
 READY_TIMEOUT_S = 120
+TEST_SPLIT = "artifacts/prepared/test.parquet"
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "release.yml"
 
 
 def versions(r: Rehearsal) -> dict[str, dict]:
@@ -47,6 +52,55 @@ def tags(r: Rehearsal) -> list[str]:
 
 def summary(run: ActRun) -> str:
     return "\n".join(run.summaries.values())
+
+
+def baseline(run: ActRun) -> dict:
+    """The hand-off the edge job gave the registering job (production's score on the commit's split)."""
+    return json.loads((run.artifacts / "production-baseline" / "baseline.json").read_text())
+
+
+def split_md5(r: Rehearsal, ref: str) -> str:
+    lock = yaml.safe_load(r.show(ref, "dvc.lock"))
+    return next(d["md5"] for d in lock["stages"]["evaluate"]["deps"] if d["path"] == TEST_SPLIT)
+
+
+def test_trust_split_of_the_job_graph() -> None:
+    """Edge job: rows, read-only, no Azure. Hosted jobs: Azure, no rows. Only models and JSON cross."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    assert list(jobs) == ["production", "verify", "ship"]
+    assert jobs["verify"]["needs"] == "production"
+    assert jobs["ship"]["needs"] == "verify"
+
+    def uses(job: str) -> list[str]:
+        return [step["uses"].split("@")[0] for step in jobs[job]["steps"] if "uses" in step]
+
+    def runs(job: str) -> str:
+        return "\n".join(step.get("run", "") for step in jobs[job]["steps"])
+
+    assert "self-hosted" in jobs["verify"]["runs-on"]
+    assert jobs["verify"]["permissions"] == {"contents": "read"}
+    assert "azure/login" not in uses("verify")
+    assert "--backend azureml" not in runs("verify")
+    assert "score-production --from" in runs("verify")
+    for job in ("production", "ship"):
+        assert jobs[job]["runs-on"] == "ubuntu-latest"
+        assert jobs[job]["environment"] == "production"
+        assert jobs[job]["permissions"]["id-token"] == "write"
+        assert "azure/login" in uses(job)
+        assert "dvc" not in runs(job)
+        assert "STACKHUB" not in json.dumps(jobs[job])
+    assert "contents" in jobs["production"]["permissions"]
+    assert set(jobs["production"]["permissions"]) == {"contents", "id-token"}
+    assert "--baseline build/baseline/baseline.json" in runs("ship")
+    uploads = {
+        job: [s["with"]["name"] for s in jobs[job]["steps"] if s.get("uses", "").startswith("actions/upload")]
+        for job in jobs
+    }
+    assert uploads == {
+        "production": ["production-model"],
+        "verify": ["release-context", "production-baseline"],
+        "ship": [],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +123,18 @@ def first(release_env: Rehearsal, trained_pr: ActRun) -> ActRun:
 def test_merge_ships_the_reviewed_model_without_retraining(first: ActRun, release_env: Rehearsal) -> None:
     r = release_env
     assert first.ok, first.output[-8000:]
-    log.info("release wall time in rehearsal (act, both jobs): %.0fs", first.seconds)
+    log.info("release wall time in rehearsal (act, three jobs, first release): %.0fs", first.seconds)
     verify = first.job_log("verify")
     assert "Running stage" not in verify
     assert "artifacts/model/model.ubj: md5" in verify
     assert "matches dvc.lock" in verify
+    # no production yet: the record says so, and the hand-off carries no figure
+    fetched = first.artifacts / "production-model"
+    assert sorted(p.name for p in fetched.iterdir()) == ["production.json"]
+    assert json.loads((fetched / "production.json").read_text())["version"] is None
+    assert baseline(first)["production_version"] is None
+    assert baseline(first)["commit"] == r.rev("main")
+    assert baseline(first)["test_split_md5"] == split_md5(r, "main")
     main = r.rev("main")
     lock_text = r.show("main", "dvc.lock")
     lock = yaml.safe_load(lock_text)
@@ -230,6 +291,7 @@ def test_worse_candidate_fails_the_gate_and_pushes_nothing(first: ActRun, releas
     assert first.ok
     params = yaml.safe_load(r.show("main", "params.yaml"))
     params["train"].update({"max_depth": 1, "num_boost_round": 2, "early_stopping_rounds": 1, "eta": 0.01})
+    params["split"]["test_fraction"] = 0.2  # a different test split from the one v1 was evaluated on
     r.commit("worse", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "A worse model")
     pr = r.run("pr-train.yml", "pull_request", r.pull_request_event("worse", number=3))
     assert pr.ok, pr.output[-5000:]
@@ -241,6 +303,28 @@ def test_worse_candidate_fails_the_gate_and_pushes_nothing(first: ActRun, releas
     text = summary(run)
     assert "Release refused: nothing was pushed" in text
     assert "quality gate" in text.lower() or "gate" in text.lower()
+    # the gate compared with production v1 scored by the edge job on the candidate's test split ...
+    v1 = versions(r)["1"]["properties"]
+    v1_tags = {**v1.get("properties", {}), **v1["tags"]}
+    got = baseline(run)
+    assert got["commit"] == r.rev("main")
+    assert got["test_split_md5"] == split_md5(r, "main") != split_md5(r, v1_tags["git_commit"])
+    assert got["production_version"] == "1"
+    assert got["production_model_md5"] == v1_tags["model_md5"]
+    fetched = run.artifacts / "production-model"
+    assert sorted(p.name for p in fetched.iterdir()) == ["metadata.json", "model.ubj", "production.json"]
+    assert hashlib.md5((fetched / "model.ubj").read_bytes()).hexdigest() == v1_tags["model_md5"]
+    # ... and the summary's gate figure is that score, not the one v1 recorded on its own split
+    recorded = float(v1_tags["metric_auc"])
+    log.info(
+        "gate: production v1 auc %.6g on the candidate's split (recorded %.6g on its own); run %.0fs",
+        got["value"],
+        recorded,
+        run.seconds,
+    )
+    assert f"{got['value']:.6g}" != f"{recorded:.6g}"
+    assert f"production v1 auc={got['value']:.6g}, both on the candidate's test split" in text
+    assert f"it recorded {recorded:.6g} on its own split" in text
     assert versions(r).keys() == before.keys()
     assert tags(r) == before_tags
     assert not (run.artifacts / "attestations").exists()
@@ -263,6 +347,12 @@ def test_manual_run_may_override_the_gate_with_a_recorded_reason(
     assert forced["stage"] == "production"
     assert "2" in tags(r)
     assert "| model version | 2 (registered) |" in summary(run)
+    got = baseline(run)
+    assert got["production_version"] == "1"
+    assert got["test_split_md5"] == split_md5(r, "main")
+    assert f"| gate baseline | production v1 auc={got['value']:.6g} on this commit's test split |" in summary(
+        run
+    )
 
 
 def test_stale_dvc_lock_stops_the_release_with_one_line(first: ActRun, release_env: Rehearsal) -> None:

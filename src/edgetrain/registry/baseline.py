@@ -9,6 +9,8 @@ loads production's files from the registry and evaluates them on ``artifacts/pre
 Where the registering job has no data (a GitHub-hosted job with the Azure credentials), the job that has
 the data runs ``edgetrain models score-production --out F`` and hands over ``F``: one metric, bound to the
 commit, the split's md5 and production's version and model md5, which ``register --baseline F`` checks.
+Where that job may not reach the registry either (the release's edge runner), it scores the files
+``models fetch-production`` wrote (:mod:`edgetrain.registry.fetched`) with ``score-production --from``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
     return path
 
 
-def _model_file(folder: Path, metadata: Mapping[str, Any]) -> Path:
+def model_file(folder: Path, metadata: Mapping[str, Any]) -> Path:
     name = str(metadata.get("model_file", ""))
     if not name or Path(name).name != name or name in {".", ".."}:
         raise RegistryError(f"{folder / 'metadata.json'}: model_file {name!r} is not a plain file name")
@@ -102,7 +104,7 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
         raise DataError(f"it is a {metadata.get('task')!r} model and the candidate is {params.task!r}")
     booster = xgb.Booster()
     try:
-        booster.load_model(_model_file(folder, metadata))
+        booster.load_model(model_file(folder, metadata))
     except xgb.core.XGBoostError:
         raise RegistryError(f"{folder}: cannot load the model") from None
     objective = (metadata.get("params") or {}).get("objective", params.train.objective)
@@ -117,21 +119,25 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
     return value
 
 
+def folder_baseline(production: ModelVersion, folder: Path, params: Params, test_path: Path) -> Baseline:
+    """Production's files in ``folder`` scored on ``test_path`` with the candidate's primary metric."""
+    metric = params.evaluate.primary_metric
+    try:
+        value = score(folder, params, test_path, metric)
+    except (DataError, KeyError) as exc:
+        note = f"production v{production.version} cannot be scored on this test split ({exc})"
+        log.warning("%s", note)
+        return Baseline(production.version, metric, None, note)
+    log.info("production v%s scores %s=%.6g on the candidate's test split", production.version, metric, value)
+    return Baseline(production.version, metric, value)
+
+
 def production_baseline(
     registry: Registry, production: ModelVersion, params: Params, test_path: Path
 ) -> Baseline:
     """Fetch production's files and score them on ``test_path`` with the candidate's primary metric."""
-    metric = params.evaluate.primary_metric
     with tempfile.TemporaryDirectory(prefix="edgetrain-production-") as tmp:
-        folder = registry.fetch(production, Path(tmp))
-        try:
-            value = score(folder, params, test_path, metric)
-        except (DataError, KeyError) as exc:
-            note = f"production v{production.version} cannot be scored on this test split ({exc})"
-            log.warning("%s", note)
-            return Baseline(production.version, metric, None, note)
-    log.info("production v%s scores %s=%.6g on the candidate's test split", production.version, metric, value)
-    return Baseline(production.version, metric, value)
+        return folder_baseline(production, registry.fetch(production, Path(tmp)), params, test_path)
 
 
 # --- hand-off: score where the data is, register where the credentials are -----------------------------

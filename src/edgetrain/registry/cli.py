@@ -1,4 +1,4 @@
-"""``edgetrain register`` and ``edgetrain models {list,show,promote}``.
+"""``edgetrain register`` and ``edgetrain models {list,show,promote,score-production,fetch-production}``.
 
 Exit codes: 0 ok; 2 config/params/usage; 5 quality gate refused; 6 integrity (model or dvc.lock differ
 from the commit); 7 other registry failure; 8 login failed; 9 workspace/version not found;
@@ -61,7 +61,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sco.add_argument("--repo", type=Path, default=Path(), help="git work tree (default: current directory)")
     sco.add_argument("--commit", default="HEAD", help="commit whose test split is used (default: HEAD)")
     sco.add_argument("--out", type=Path, required=True, help="JSON file for `register --baseline`")
+    sco.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="score the production model `models fetch-production` wrote here (no registry access needed)",
+    )
     sco.set_defaults(handler=_score_production)
+    fet = sub.add_parser(
+        "fetch-production",
+        help="production's model files + a record of its version and md5 (for score-production --from)",
+    )
+    _common(fet)
+    fet.add_argument("--out", type=Path, required=True, help="new or empty folder to write")
+    fet.set_defaults(handler=_fetch_production)
     pro = sub.add_parser("promote", help="mark a version for production (stage=production)")
     _common(pro)
     pro.add_argument("version", help="version number")
@@ -143,19 +156,37 @@ def _score_production(args: argparse.Namespace) -> int:
     from edgetrain.pipeline.io import write_json_atomic
     from edgetrain.registry.service import repo_root, score_production
 
-    registry, _ = open_registry(args)
-    handoff = score_production(registry, repo_root(args.repo), ref=args.commit)
+    registry = None if args.source is not None else open_registry(args)[0]
+    handoff = score_production(registry, repo_root(args.repo), ref=args.commit, source=args.source)
     write_json_atomic(args.out, handoff)
     if args.json:
         print(json.dumps(handoff, indent=2, sort_keys=True))
     elif handoff["production_version"] is None:
-        print(f"no production version in {registry.where()}; wrote {args.out}")
+        where = args.source if registry is None else registry.where()
+        print(f"no production version in {where}; wrote {args.out}")
     else:
         value = handoff["value"]
         figure = (
             f"{handoff['metric']}={value:.6g}" if value is not None else f"not comparable ({handoff['note']})"
         )
         print(f"production v{handoff['production_version']} on this test split: {figure}; wrote {args.out}")
+    return 0
+
+
+def _fetch_production(args: argparse.Namespace) -> int:
+    from edgetrain.registry.fetched import fetch_production
+
+    registry, _ = open_registry(args)
+    record = fetch_production(registry, args.out)
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    elif record["version"] is None:
+        print(f"no production version in {registry.where()}; wrote the record to {args.out}")
+    else:
+        print(
+            f"production is {record['model_name']} version {record['version']} "
+            f"({record['model_file']} md5 {record['model_md5']}); wrote {args.out}"
+        )
     return 0
 
 

@@ -25,11 +25,13 @@ from edgetrain.registry.base import Candidate, ModelVersion, Registry
 from edgetrain.registry.baseline import (
     check_test_split,
     committed_test_split_md5,
+    folder_baseline,
     from_handoff,
     production_baseline,
     to_handoff,
 )
 from edgetrain.registry.errors import IntegrityError
+from edgetrain.registry.fetched import read_production
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
 log = logging.getLogger(__name__)
@@ -213,15 +215,30 @@ def register(
     return Outcome(version, created, result, lineage)
 
 
-def score_production(registry: Registry, repo: Path, *, ref: str = "HEAD") -> dict:
-    """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes."""
+def score_production(
+    registry: Registry | None, repo: Path, *, ref: str = "HEAD", source: Path | None = None
+) -> dict:
+    """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes.
+
+    Production comes from ``registry``, or with ``source`` from a folder ``models fetch-production`` wrote
+    (a job with the data and no registry access); its files must be the ones its record names.
+    """
     git = resolve_commit(repo, ref)
     committed_lock = _committed(repo, git.commit, LOCK_PATH).decode("utf-8")
     split_md5 = committed_test_split_md5(committed_lock, git.commit)
-    production = registry.production()
+    if source is not None:
+        production = read_production(source)
+    elif registry is not None:
+        production = registry.production()
+    else:
+        raise ConfigError("score-production needs a registry or a folder from `models fetch-production`")
     baseline = None
     if production is not None:
         params = _params(_committed(repo, git.commit, PARAMS_PATH))
         test_split = check_test_split(repo, committed_lock, git.commit)
-        baseline = production_baseline(registry, production, params, test_split)
+        if source is not None:
+            baseline = folder_baseline(production, source, params, test_split)
+        else:
+            assert registry is not None
+            baseline = production_baseline(registry, production, params, test_split)
     return to_handoff(baseline, production, commit=git.commit, test_split_md5=split_md5)
