@@ -207,7 +207,11 @@ class ModelRepo:
                 }
             ),
         )
+        run_info = {"engine": "dask", "workers": 2, "external_memory": False}
+        self.write("artifacts/model/run.json", json.dumps(run_info))
         self.git("add", "dvc.lock", "params.yaml", "artifacts/metrics.json", "data.dvc", "config/edge.yaml")
+        # -f: the test repository ignores artifacts/model/ (in the template DVC ignores only its cached outs)
+        self.git("add", "-f", "artifacts/model/run.json")
         self.git("commit", "-q", "-m", message)
         sha = self.git("rev-parse", "HEAD")
         self.commits.append(sha)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -123,6 +124,9 @@ def test_lineage_records_dvc_lock_md5_and_engine() -> None:
     tags = got.tags()
     assert tags["dvc_lock_md5"] == hashlib.md5(lock).hexdigest()
     assert tags["engine"].startswith("xgboost ")
+    assert tags["engine"].endswith(
+        " unknown"
+    )  # no run.json committed (a model from before the train stage wrote one)
     without = build_lineage(
         git=GitInfo(commit="c" * 40),
         env={},
@@ -133,3 +137,28 @@ def test_lineage_records_dvc_lock_md5_and_engine() -> None:
         model_md5="m" * 32,
     )
     assert "dvc_lock_md5" not in without.tags()
+
+
+@pytest.mark.parametrize(
+    ("run_info", "expected"),
+    [
+        ({"engine": "local", "workers": 1, "external_memory": False}, r"^xgboost \S+ local, 1 worker$"),
+        ({"engine": "dask", "workers": 2, "external_memory": False}, r"^xgboost\.dask \S+ dask, 2 workers$"),
+        (
+            {"engine": "local", "workers": 1, "external_memory": True},
+            r"^xgboost \S+ local, 1 worker, external memory$",
+        ),
+    ],
+)
+def test_engine_comes_from_the_committed_run_info(run_info, expected) -> None:  # type: ignore[no-untyped-def]
+    got = build_lineage(
+        git=GitInfo(commit="c" * 40),
+        env={},
+        data_dvc=DATA_DVC,
+        params_text=b"task: binary\n",
+        params=PARAMS,
+        metrics={"auc": 0.9},
+        model_md5="m" * 32,
+        run_info=run_info,
+    )
+    assert re.match(expected, got.tags()["engine"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -64,6 +65,7 @@ def test_register_copies_files_and_records_lineage(
     assert tags["git_branch"] == "main"
     assert tags["pull_request"] == "17"
     assert tags["model_md5"] == md5(model_repo.model_bytes(3))
+    assert re.search(r"^xgboost\.dask \S+ dask, 2 workers$", tags["engine"])  # from the committed run.json
     assert tags["data_md5"] == "d" * 32 + ".dir"
     assert tags["data_source"] == "remote://stackhub-raw/raw"
     assert tags["params_sha256"] == hashlib.sha256((model_repo.path / "params.yaml").read_bytes()).hexdigest()

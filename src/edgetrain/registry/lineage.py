@@ -187,6 +187,7 @@ def build_lineage(
     model_md5: str,
     extra: Mapping[str, str] | None = None,
     lock_bytes: bytes | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> Lineage:
     data_md5, source = data_version(data_dvc)
     primary = params.evaluate.primary_metric
@@ -205,16 +206,24 @@ def build_lineage(
         run_url=run_url(env),
         extra=dict(extra or {}),
         dvc_lock_md5=hashlib.md5(lock_bytes).hexdigest() if lock_bytes is not None else None,  # noqa: S324 - DVC's hash
-        engine=training_engine(params),
+        engine=training_engine(run_info),
     )
 
 
-def training_engine(params: Params) -> str:
-    """``xgboost <version>`` (``xgboost.dask`` when params select Dask), as installed where it registers."""
+def training_engine(run_info: Mapping[str, Any] | None) -> str:
+    """Where the model was trained, from the committed ``artifacts/model/run.json`` the train stage writes:
+    ``xgboost <version> local, 1 worker`` / ``xgboost.dask <version>, 2 workers`` (+ ``external memory``).
+    The version is the one installed here, which ``uv.lock`` (a dep of every stage) pins to the trainer's."""
     from importlib.metadata import PackageNotFoundError, version
 
-    name = "xgboost.dask" if str(getattr(params.train, "engine", "")).lower() == "dask" else "xgboost"
+    info = run_info or {}
+    engine = str(info.get("engine", "unknown"))
     try:
-        return f"{name} {version('xgboost')}"
+        xgb = version("xgboost")
     except PackageNotFoundError:
-        return name
+        xgb = "?"
+    name = "xgboost.dask" if engine == "dask" else "xgboost"
+    workers = info.get("workers")
+    where = f"{engine}, {workers} worker{'s' if workers != 1 else ''}" if workers is not None else engine
+    memory = ", external memory" if info.get("external_memory") else ""
+    return f"{name} {xgb} {where}{memory}"

@@ -40,6 +40,7 @@ PARAMS_PATH = "params.yaml"
 DATA_DVC_PATH = "data.dvc"
 METRICS_PATH = "artifacts/metrics.json"
 LOCK_PATH = "dvc.lock"
+RUN_INFO_PATH = "artifacts/model/run.json"  # written by the train stage: engine, workers
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,12 @@ def _mapping(text: bytes, path: str, loader: str) -> Mapping:
     return data
 
 
+def _run_info(repo: Path, commit: str) -> Mapping | None:
+    """The committed ``artifacts/model/run.json`` (engine, workers); None before train wrote one."""
+    text = show(repo, commit, RUN_INFO_PATH)
+    return None if text is None else _mapping(text, RUN_INFO_PATH, "json")
+
+
 def prepare(
     repo: Path, ref: str, env: Mapping[str, str], extra: Mapping[str, str] | None = None
 ) -> tuple[Candidate, Lineage, Params]:
@@ -161,6 +168,7 @@ def prepare(
         metrics=_mapping(_committed(repo, git.commit, METRICS_PATH), METRICS_PATH, "json"),
         extra=extra,
         lock_bytes=committed_lock_bytes,
+        run_info=_run_info(repo, git.commit),
     )
     shipped = tuple(f for p, f in files.items() if p in outs and actual[p] is not None)
     candidate = Candidate(
