@@ -5,6 +5,9 @@ A row's split is a pure function of its content and ``seed``: the 64-bit hash of
 to [0, 1) and picks test, valid or train by the fractions in ``params.yaml``. The seed enters for every
 dtype (``hash_pandas_object``'s own ``hash_key`` only affects text columns). A new drop therefore never
 moves an existing row to another split, and exact duplicates always land together (they are dropped anyway).
+
+The stage (:func:`run`) streams the drops one at a time through :mod:`edgetrain.pipeline.streamed`; the pure
+:func:`prepare` on all rows in one frame is the reference it matches byte for byte.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ DEFAULT_OUT_DIR = Path("artifacts/prepared")
 
 @dataclass(frozen=True)
 class Prepared:
-    """The stage's result: one frame per split (features + target) and the manifest."""
+    """One frame per split (features + target; none from the streamed :func:`run`) and the manifest."""
 
     splits: dict[str, pd.DataFrame]
     manifest: dict[str, Any]

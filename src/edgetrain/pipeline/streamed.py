@@ -97,6 +97,14 @@ class Gathered:
             counts.update(parts["train"][column].value_counts().to_dict())  # missing values not counted
 
 
+def contains(sorted_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Which of ``hashes`` are in the sorted array ``sorted_hashes`` (binary search)."""
+    if not len(sorted_hashes):
+        return np.zeros(len(hashes), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
+    return sorted_hashes[pos] == hashes
+
+
 def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dict) -> Gathered:
     target = params.data.target
     gathered = Gathered(params)
@@ -106,10 +114,11 @@ def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dic
         frame = frame.astype(dtypes.to_dict())  # as in the concatenation (labels as text when mixed)
         within = frame.duplicated().to_numpy()
         hashes = core.row_hashes(frame, params.seed)
-        keep = ~within & ~np.isin(hashes, seen)
+        keep = ~within & ~contains(seen, hashes)
         gathered.duplicates += int(len(frame) - keep.sum())
         frame, hashes = frame.loc[keep].reset_index(drop=True), hashes[keep]
-        seen = np.union1d(seen, hashes)
+        new = np.sort(hashes)
+        seen = np.insert(seen, np.searchsorted(seen, new), new)  # stays sorted: O(seen + drop)
         split = core.splits_from_hashes(hashes, params.split.valid_fraction, params.split.test_fraction)
         parts = {name: frame.loc[split == i].reset_index(drop=True) for i, name in enumerate(core.SPLITS)}
         gathered.add(parts, frame, target)
