@@ -80,5 +80,9 @@ bench-scale: install ## external memory vs in-memory, Dask vs one process, dvc p
 	edgetrain storage install
 	python bench/scale.py $(BENCH_SCALE_ARGS)
 
+.PHONY: bench-stream
+bench-stream: install ## streamed prepare/evaluate vs in memory: peak RSS and wall time (2M rows)
+	python bench/stream.py $(BENCH_STREAM_ARGS)
+
 clean: down ## stop the stand-in and remove generated files (keeps .venv)
 	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work

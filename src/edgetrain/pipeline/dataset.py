@@ -78,7 +78,7 @@ def encode_labels(labels: pd.Series, classes: list[Any] | None, source: str = ""
     """Class indices (float32, as XGBoost wants them) for ``classes``; raw float values for regression."""
     if classes is None:
         return labels.to_numpy(dtype=np.float32)
-    codes = pd.Categorical(labels, categories=classes).codes
+    codes = pd.Index(classes).get_indexer(labels)  # -1 for a label not in classes
     if (codes < 0).any():
         value = labels[codes < 0].iloc[0]
         where = f"{source}: " if source else ""

@@ -11,6 +11,11 @@ precision-recall curves (at most 201 points; multiclass: micro-averaged one-vs-r
 (regression: deciles of the target, actual vs predicted), residuals (observed - predicted) per decile of the
 prediction (binary: P(class 1) vs the observed rate; multiclass: top-class confidence vs accuracy) and
 feature importance (gain). Every task writes the same files, except the curves for regression.
+
+The stage streams: :func:`run` scores the test split one partition at a time (:func:`score_partitions`) and
+keeps only the labels (class indices) and the model's outputs (one float per row, one per class for
+multiclass), never the feature columns of the whole split. Predictions are per row, so the metrics and
+plots are the same bytes as scoring the split in one frame (:func:`evaluate`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pandas as pd
 
 from edgetrain.config.params import Params, load_params
 from edgetrain.errors import DataError
-from edgetrain.pipeline.dataset import encode_labels, load_split
+from edgetrain.pipeline.dataset import encode_labels, load_split, partition_files
 from edgetrain.pipeline.io import read_json, staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -222,15 +227,39 @@ def predict(booster: Any, x: pd.DataFrame, objective: str) -> np.ndarray:
     return out
 
 
-def evaluate(
+def score(
     params: Params, metadata: dict[str, Any], booster: Any, x: pd.DataFrame, labels: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, out)`` for one frame: labels as class indices (raw values for regression) and model outputs."""
+    y = encode_labels(labels, metadata["classes"], "test split")
+    return y, predict(booster, x, params.train.objective)
+
+
+def score_partitions(
+    params: Params, metadata: dict[str, Any], booster: Any, test_path: Path | str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score` over the test split's partitions in order, reading one partition at a time."""
+    ys: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
+    for part in partition_files(test_path):
+        x, labels = load_split(part, metadata["features"], metadata["target"])
+        if len(labels):
+            y, out = score(params, metadata, booster, x, labels)
+            ys.append(y)
+            outs.append(out)
+        del x, labels  # the partition's features go before the next one is read
+    if not ys:
+        return np.empty(0, dtype=np.float32), np.empty(0)
+    return np.concatenate(ys), np.concatenate(outs)
+
+
+def report(
+    params: Params, metadata: dict[str, Any], booster: Any, y: np.ndarray, out: np.ndarray
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Pure core: ``(metrics, plots)`` for the test split."""
+    """``(metrics, plots)`` from labels ``y`` and model outputs ``out`` (see :func:`score`)."""
     classes = metadata["classes"]
-    y = encode_labels(labels, classes, "test split")
     if len(y) == 0:
         raise DataError("test split is empty")
-    out = predict(booster, x, params.train.objective)
     if params.task == "binary":
         scores, plots = binary_report(y.astype(np.int64), out, classes, params.evaluate.threshold)
     elif params.task == "multiclass":
@@ -241,6 +270,13 @@ def evaluate(
     scores["rows"] = len(y)
     plots["importance"] = importance(booster, [f["name"] for f in metadata["features"]])
     return scores, plots
+
+
+def evaluate(
+    params: Params, metadata: dict[str, Any], booster: Any, x: pd.DataFrame, labels: pd.Series
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pure core on one in-memory frame: ``(metrics, plots)`` for the test split."""
+    return report(params, metadata, booster, *score(params, metadata, booster, x, labels))
 
 
 def run(
@@ -270,8 +306,8 @@ def run(
         booster.load_model(model_dir / metadata["model_file"])
     except xgb.core.XGBoostError:
         raise DataError(f"{model_dir / metadata['model_file']}: cannot load the model") from None
-    x, labels = load_split(test_path, metadata["features"], metadata["target"])
-    scores, plots = evaluate(params, metadata, booster, x, labels)
+    y, out = score_partitions(params, metadata, booster, test_path)
+    scores, plots = report(params, metadata, booster, y, out)
     with staged_outputs(plots_dir, replace_dir=True) as staging:
         for name, rows in plots.items():
             write_json_atomic(staging / f"{name}.json", {name: rows})

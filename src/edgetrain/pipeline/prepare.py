@@ -5,6 +5,9 @@ A row's split is a pure function of its content and ``seed``: the 64-bit hash of
 to [0, 1) and picks test, valid or train by the fractions in ``params.yaml``. The seed enters for every
 dtype (``hash_pandas_object``'s own ``hash_key`` only affects text columns). A new drop therefore never
 moves an existing row to another split, and exact duplicates always land together (they are dropped anyway).
+
+The stage (:func:`run`) streams the drops one at a time through :mod:`edgetrain.pipeline.streamed`; the pure
+:func:`prepare` on all rows in one frame is the reference it matches byte for byte.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from edgetrain.config.params import Params, load_params
 from edgetrain.data.version import data_version
 from edgetrain.errors import DataError
 from edgetrain.pipeline.dataset import split_path, write_partitions
-from edgetrain.pipeline.drops import read_drops
+from edgetrain.pipeline.drops import list_drops
 from edgetrain.pipeline.io import staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ DEFAULT_OUT_DIR = Path("artifacts/prepared")
 
 @dataclass(frozen=True)
 class Prepared:
-    """The stage's result: one frame per split (features + target) and the manifest."""
+    """One frame per split (features + target; none from the streamed :func:`run`) and the manifest."""
 
     splits: dict[str, pd.DataFrame]
     manifest: dict[str, Any]
@@ -68,9 +71,13 @@ def row_hashes(frame: pd.DataFrame, seed: int) -> np.ndarray:
 
 def assign_splits(frame: pd.DataFrame, seed: int, valid_fraction: float, test_fraction: float) -> np.ndarray:
     """Split index per row (0 train, 1 valid, 2 test) from a seeded hash of the row's content."""
-    hashes = row_hashes(frame, seed)
+    return splits_from_hashes(row_hashes(frame, seed), valid_fraction, test_fraction)
+
+
+def splits_from_hashes(hashes: np.ndarray, valid_fraction: float, test_fraction: float) -> np.ndarray:
+    """Split index per row (0 train, 1 valid, 2 test) from its :func:`row_hashes` value."""
     uniform = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    split = np.zeros(len(frame), dtype=np.int8)
+    split = np.zeros(len(hashes), dtype=np.int8)
     split[uniform < test_fraction + valid_fraction] = 1
     split[uniform < test_fraction] = 2
     return split
@@ -89,11 +96,11 @@ def read_data_version(path: Path | str) -> dict[str, str] | None:
     return {"md5": md5, "source": source}
 
 
-def _check_classes(frame: pd.DataFrame, params: Params) -> None:
+def check_labels(labels: list[Any], params: Params) -> None:
+    """The distinct labels (in order of first appearance) fit the task: 2 for binary, >= 2 otherwise."""
     target = params.data.target
     if params.task == "regression":
         return
-    labels = pd.unique(frame[target]).tolist()
     if len(labels) < 2:
         raise DataError(
             f"target column {target!r} has a single class ({labels[0]!r}); "
@@ -110,7 +117,7 @@ def _check_classes(frame: pd.DataFrame, params: Params) -> None:
 EXAMPLE_DECIMALS = 4
 
 
-def _plain(values: Any) -> list[Any]:
+def plain(values: Any) -> list[Any]:
     """Sorted unique values as JSON-ready Python scalars."""
     return sorted(pd.Series(values).dropna().unique().tolist())
 
@@ -128,7 +135,7 @@ def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[
             example = None if pd.isna(median) else round(float(median), EXAMPLE_DECIMALS)
             features.append({"name": column, "dtype": "float64", "example": example})
             continue
-        categories = _plain(parts["train"][column])
+        categories = plain(parts["train"][column])
         dtype = pd.CategoricalDtype(categories)
         for name, part in parts.items():
             known = part[column].where(part[column].isin(categories))  # unseen in train -> missing
@@ -138,7 +145,7 @@ def _type_features(parts: dict[str, pd.DataFrame], params: Params) -> list[dict[
                 log.warning("%s: %d value(s) of %r not seen in train become missing", name, unseen, column)
             part[column] = typed
         counts = parts["train"][column].value_counts(sort=False)
-        example = _plain([counts.idxmax()])[0] if len(counts) and counts.max() > 0 else None
+        example = plain([counts.idxmax()])[0] if len(counts) and counts.max() > 0 else None
         features.append({"name": column, "dtype": "category", "categories": categories, "example": example})
     return features
 
@@ -159,7 +166,7 @@ def prepare(
     duplicates = before - len(frame)
     if duplicates:
         log.info("dropped %d exact duplicate row(s)", duplicates)
-    _check_classes(frame, params)
+    check_labels(pd.unique(frame[target]).tolist(), params)
 
     split = assign_splits(frame, params.seed, params.split.valid_fraction, params.split.test_fraction)
     parts = {name: frame.loc[split == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
@@ -169,10 +176,10 @@ def prepare(
 
     classes: list[Any] | None = None
     if params.task != "regression":
-        classes = _plain(parts["train"][target])
+        classes = plain(parts["train"][target])
         seen = set(classes)
         for name in ("valid", "test"):
-            for value in _plain(parts[name][target]):
+            for value in plain(parts[name][target]):
                 if value not in seen:
                     raise DataError(
                         f"unseen label {value!r} in target column {target!r}: it is in the "
@@ -181,13 +188,37 @@ def prepare(
 
     features = _type_features(parts, params)
 
-    manifest = {
+    rows = {name: len(part) for name, part in parts.items()}
+    manifest = manifest_for(
+        params,
+        features=features,
+        classes=classes,
+        rows=rows,
+        duplicates=duplicates,
+        drops=drops,
+        data_version=data_version,
+    )
+    return Prepared(splits=parts, manifest=manifest)
+
+
+def manifest_for(
+    params: Params,
+    *,
+    features: list[dict[str, Any]],
+    classes: list[Any] | None,
+    rows: dict[str, int],
+    duplicates: int,
+    drops: list[str] | None,
+    data_version: dict[str, str] | None,
+) -> dict[str, Any]:
+    """The manifest (``manifest.json``) of a prepared data set."""
+    return {
         "format": MANIFEST_FORMAT,
         "task": params.task,
-        "target": target,
+        "target": params.data.target,
         "features": features,
         "classes": classes,
-        "rows": {name: len(part) for name, part in parts.items()},
+        "rows": rows,
         "duplicates_dropped": duplicates,
         "drops": list(drops or []),
         "data_version": data_version,
@@ -197,7 +228,6 @@ def prepare(
             "test_fraction": params.split.test_fraction,
         },
     }
-    return Prepared(splits=parts, manifest=manifest)
 
 
 def write_prepared(prepared: Prepared, out_dir: Path | str, partition_rows: int = 250_000) -> None:
@@ -214,11 +244,15 @@ def run(
     data_dvc: Path | str = DEFAULT_DATA_DVC,
     out_dir: Path | str = DEFAULT_OUT_DIR,
 ) -> Prepared:
-    """Read the drops, prepare them and write the stage's outputs."""
+    """Read the drops one at a time, prepare them and write the stage's outputs.
+
+    Streams (:mod:`edgetrain.pipeline.streamed`): the result's ``splits`` is empty, the rows are on disk.
+    The outputs are those of :func:`prepare` + :func:`write_prepared` on all drops read into one frame.
+    """
+    from edgetrain.pipeline.streamed import write_streamed
+
     if not isinstance(params, Params):
         params = load_params(params)
-    names, frame = read_drops(data_dir, params.data, params.task)
-    prepared = prepare(frame, params, drops=names, data_version=read_data_version(data_dvc))
-    write_prepared(prepared, out_dir, params.partition_rows)
-    log.info("prepared %s", prepared.manifest["rows"])
-    return prepared
+    manifest = write_streamed(list_drops(data_dir), params, out_dir, data_dvc)
+    log.info("prepared %s", manifest["rows"])
+    return Prepared(splits={}, manifest=manifest)

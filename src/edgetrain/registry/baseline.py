@@ -96,7 +96,7 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
     """
     import xgboost as xgb
 
-    from edgetrain.pipeline.evaluate import evaluate
+    from edgetrain.pipeline.evaluate import report, score_partitions
     from edgetrain.pipeline.io import read_json
 
     metadata = read_json(folder / "metadata.json")
@@ -109,10 +109,8 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
         raise RegistryError(f"{folder}: cannot load the model") from None
     objective = (metadata.get("params") or {}).get("objective", params.train.objective)
     scoring = params.model_copy(update={"train": params.train.model_copy(update={"objective": objective})})
-    from edgetrain.pipeline.dataset import load_split
-
-    x, labels = load_split(test_path, metadata["features"], metadata["target"])
-    scores, _ = evaluate(scoring, metadata, booster, x, labels)
+    y, out = score_partitions(scoring, metadata, booster, test_path)  # one partition at a time
+    scores, _ = report(scoring, metadata, booster, y, out)
     value = float(scores[metric])
     if not math.isfinite(value):
         raise DataError(f"{metric} is {value}")
