@@ -75,6 +75,22 @@ class RehearsalError(RuntimeError):
     """The rehearsal itself could not run (a tool is missing, act could not start)."""
 
 
+#: Not passed on to act's jobs: what a GitHub runner would not have. The test process's own GitHub variables,
+#: and state the Azure SDKs leave process-wide (MLClient sets AZUREML_CURRENT_CLOUD to the custom cloud of
+#: whatever stand-in an earlier test used), which would point a job's azure-ai-ml at a cloud it never saw.
+_NOT_INHERITED = (
+    "GITHUB_",
+    "ACTIONS_",
+    "RUNNER_",
+    "AZUREML_CURRENT_CLOUD",
+    "AZURE_STORAGE_CONNECTION_STRING",  # the rehearsal passes the stand-in's own
+)
+
+
+def _runner_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
+
+
 def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 900) -> str:
     done = subprocess.run(
         cmd,
@@ -479,7 +495,7 @@ class Rehearsal:
         done = subprocess.run(
             [*_no_terminal_prefix(), *cmd],
             cwd=work,
-            env={k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "RUNNER_"))},
+            env=_runner_environment(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
