@@ -521,13 +521,14 @@ def render(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace ``section`` (to the next ``## `` heading) of bench/results.md with ``text``, or append it."""
     current = tp.RESULTS.read_text() if tp.RESULTS.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
+    start = current.find(section)
     if start < 0:
         current = current.rstrip("\n") + "\n\n" + text
     else:
-        end = current.find("\n## ", start + len(SECTION))
+        end = current.find("\n## ", start + len(section))
         current = current[:start] + text + (current[end + 1 :] if end >= 0 else "")
     tp.RESULTS.write_text(current)
 

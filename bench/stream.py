@@ -20,6 +20,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_and_pull as tp
+from scale import write_section
 
 WORK = tp.WORK / "stream"
 SECTION = "## Streamed prepare and evaluate"
@@ -135,14 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
     text = render(res, f"python bench/stream.py {' '.join(argv)}".strip())
-    current = tp.RESULTS.read_text()
-    start = current.find(SECTION)
-    if start < 0:
-        current = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        current = current[:start] + text + (current[end + 1 :] if end >= 0 else "")
-    tp.RESULTS.write_text(current)
+    write_section(text, SECTION)
     print(text)
     return 0
 
