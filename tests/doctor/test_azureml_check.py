@@ -50,7 +50,7 @@ def workspace(standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type
 
     folder = tmp_path / "aml"
     folder.mkdir()
-    from rehearsal.azureml_standin import AzureMLStandin
+    from tests.rehearsal.azureml_standin import AzureMLStandin
 
     with AzureMLStandin(
         folder,

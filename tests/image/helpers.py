@@ -1,9 +1,9 @@
 """Helpers for image and packaging tests: tools (a failure in CI, a skip elsewhere), the real command line,
-a committed git project holding a trained model, and the rehearsal scripts loaded from rehearsal/."""
+a committed git project holding a trained model, and the rehearsal scripts loaded from tests/rehearsal/."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import shutil
 import subprocess
@@ -17,17 +17,8 @@ from tests.serving.helpers import REPO, TrainedModel, train_model
 
 
 def load_rehearsal(name: str) -> ModuleType:
-    """``rehearsal/<name>.py`` (the repository's rehearsal scripts are not an installed package)."""
-    qualified = f"rehearsal.{name}"
-    if qualified in sys.modules:
-        return sys.modules[qualified]
-    spec = importlib.util.spec_from_file_location(qualified, REPO / "rehearsal" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[qualified] = module
-    spec.loader.exec_module(module)
-    return module
+    """``tests/rehearsal/<name>.py``, the workflow and image rehearsal harness."""
+    return importlib.import_module(f"tests.rehearsal.{name}")
 
 
 TOOLS = ("buildah", "skopeo", "podman", "mmdebstrap", "docker-registry")

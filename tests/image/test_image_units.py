@@ -12,7 +12,7 @@ from tests.serving.helpers import REPO, train_model
 
 from edgetrain.errors import EdgetrainError
 from edgetrain.serving.dockerfile import BASE_IMAGE, BASE_IMAGE_DIGEST, BASE_IMAGE_TAG
-from edgetrain.serving.image import Buildah, is_loopback, read_spec, run_tool
+from edgetrain.serving.image import Buildah, is_loopback, read_spec, run_tool, runroot_for
 from edgetrain.serving.package import IMAGE_SPEC, REQUIREMENTS_LOCK
 from edgetrain.serving.provenance import source_url, web_url
 
@@ -78,9 +78,18 @@ def test_buildah_settings_from_flags_env_and_defaults(tmp_path: Path) -> None:
     }
     assert Buildah.from_env(env=env) == Buildah("overlay", "oci", tmp_path)
     assert Buildah.from_env("vfs", "chroot", env=env) == Buildah("vfs", "chroot", tmp_path)
-    assert Buildah("vfs", "chroot", tmp_path).global_args() == [
-        "--storage-driver", "vfs", "--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run"),
-    ]  # fmt: skip
+    args = Buildah("vfs", "chroot", tmp_path).global_args()
+    assert args[:4] == ["--storage-driver", "vfs", "--root", str(tmp_path / "storage")]
+    assert args[4] == "--runroot"
+
+
+def test_runroot_is_short_wherever_the_checkout_is(tmp_path: Path) -> None:
+    """Podman refuses a runroot over 50 characters; the storage root may sit under any checkout path."""
+    deep = tmp_path / ("x" * 120) / "storage-root"
+    runroot = Buildah("vfs", "chroot", deep).global_args()[5]
+    assert len(runroot) <= 50
+    assert runroot == str(runroot_for(deep))
+    assert runroot_for(deep) != runroot_for(tmp_path)  # one run state per storage root
 
 
 def test_missing_tool_is_one_clear_line() -> None:

@@ -257,21 +257,10 @@ def model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRepo:
 
 
 def _load_standin_module():
-    """Load ``rehearsal/azureml_standin.py`` (tests are not a package under importlib mode)."""
-    import importlib.util
-    import sys
+    """``tests/rehearsal/azureml_standin.py``."""
+    import importlib
 
-    name = "edgetrain_tests_azureml_standin"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parents[2] / "rehearsal" / "azureml_standin.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return importlib.import_module("tests.rehearsal.azureml_standin")
 
 
 class FakeCredential:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError
+from tests.rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError
 
 from edgetrain.config.edge import EdgeConfig, StorageConfig
 from edgetrain.data.sample import generate, to_csv_bytes

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 import yaml
-from rehearsal.act import ActRun, Rehearsal
-from rehearsal.github_api import BOT_LOGIN
+from tests.rehearsal.act import ActRun, Rehearsal
+from tests.rehearsal.github_api import BOT_LOGIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 MARKER = "<!-- edgetrain:pr-train -->"

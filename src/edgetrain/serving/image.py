@@ -11,6 +11,7 @@ override them.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -71,11 +72,22 @@ class Buildah:
     def global_args(self) -> list[str]:
         args = ["--storage-driver", self.storage_driver]
         if self.root is not None:
-            args += ["--root", str(self.root / "storage"), "--runroot", str(self.root / "run")]
+            args += ["--root", str(self.root / "storage"), "--runroot", str(runroot_for(self.root))]
         return args
 
     def run(self, args: Sequence[str], timeout: float, what: str) -> subprocess.CompletedProcess[str]:
         return run_tool(["buildah", *self.global_args(), *args], timeout, what)
+
+
+def runroot_for(root: Path) -> Path:
+    """The run state for a private storage root: a short folder under /tmp, named by the root's path.
+
+    Podman and buildah refuse a ``--runroot`` longer than 50 characters, and a checkout (so any root under
+    it) may sit at any depth: GitHub's runners use ``/home/runner/work/<repo>/<repo>``. Run state is
+    transient (locks, mounts), so a folder keyed by the root's absolute path keeps one per storage root.
+    """
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path("/tmp") / f"edgetrain-{os.getuid()}-{key}"
 
 
 def run_tool(argv: list[str], timeout: float, what: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ the strict Stack Hub storage stand-in, the runner's shared virtual environment a
 How a run is faithful to GitHub: the workflow file is the committed one; every label in
 ``config/edge.yaml`` ``runner.labels`` and ``ubuntu-latest`` run on this host (act ``-self-hosted``);
 ``actions/checkout`` is act's built-in copy of the work tree; github-script and create-pull-request come
-from ``rehearsal/actions`` (vendored, unmodified, at the pinned SHAs; ``$EDGETRAIN_SHARED_ACTIONS`` points
+from ``tests/rehearsal/actions`` (vendored, unmodified, at the pinned SHAs; ``$EDGETRAIN_SHARED_ACTIONS`` points
 elsewhere); the actions that cannot run offline, Azure/login among them, are mapped to
-``rehearsal/local-actions`` (see its README). Steps get no
+``tests/rehearsal/local-actions`` (see its README). Steps get no
 terminal: act opens a pseudo-terminal for every step, so act runs in a private mount namespace in which
 ``/dev/ptmx`` cannot allocate one, and stdin is ``/dev/null``.
 """
@@ -34,12 +34,12 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ACTIONS = Path(__file__).resolve().parent / "local-actions"
 
 
 def _shared_actions() -> Path:
-    """Pinned copies of the third-party actions: ``$EDGETRAIN_SHARED_ACTIONS``, else ``rehearsal/actions``,
+    """Pinned copies of the third-party actions: ``$EDGETRAIN_SHARED_ACTIONS``, else ``tests/rehearsal/actions``,
     else the nearest ``shared/actions`` beside a parent folder of the repository."""
     if os.environ.get("EDGETRAIN_SHARED_ACTIONS"):
         return Path(os.environ["EDGETRAIN_SHARED_ACTIONS"])
@@ -226,7 +226,7 @@ class Rehearsal:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Rehearsal:
-        from rehearsal.github_api import GitHubAPI
+        from tests.rehearsal.github_api import GitHubAPI
 
         self.root.mkdir(parents=True, exist_ok=True)
         self._import_source()

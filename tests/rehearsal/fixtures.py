@@ -1,4 +1,4 @@
-"""pytest fixtures for workflow rehearsals: ``from rehearsal.fixtures import *`` in a conftest.
+"""pytest fixtures for workflow rehearsals: ``from tests.rehearsal.fixtures import *`` in a conftest.
 
 - ``rehearsal_base`` (session): a :class:`~rehearsal.act.Rehearsal` whose ``main`` has the rehearsal drops
   imported, trained and pushed to the strict Stack Hub stand-in (the ``standin`` fixture of
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from rehearsal.act import ActRun, Rehearsal
+from tests.rehearsal.act import ActRun, Rehearsal
 
 BASE_ROWS = 3000
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
@@ -36,8 +36,8 @@ def aml_env(aml) -> dict[str, str]:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def rehearsal_base(tmp_path_factory: pytest.TempPathFactory, standin) -> Iterator[Rehearsal]:  # type: ignore[no-untyped-def]
     from edgetrain.storage.azurite import DEV_KEY
-    from rehearsal.azureml_standin import AzureMLStandin
-    from rehearsal.registry import LoopbackRegistry
+    from tests.rehearsal.azureml_standin import AzureMLStandin
+    from tests.rehearsal.registry import LoopbackRegistry
 
     root = tmp_path_factory.mktemp("rehearsal")
     (root / "registry").mkdir()

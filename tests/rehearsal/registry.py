@@ -4,7 +4,7 @@ Debian's ``docker-registry`` (the CNCF distribution registry) on ``127.0.0.1:<fr
 storage in a temporary folder; buildah and skopeo talk to it with ``--tls-verify=false``, which
 ``edgetrain image`` allows for loopback registries only.
 
-    python rehearsal/registry.py DIR     # serve until interrupted; prints the registry address
+    python tests/rehearsal/registry.py DIR     # serve until interrupted; prints the registry address
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ mounted pip.conf (see :func:`pip_home`), still checking every hash of ``requirem
 
 Both are cached under ``.edgetrain/rehearsal/`` keyed by their recipe, so tests and CI build them once.
 
-    python rehearsal/base_image.py [--storage-root DIR]   # prints the `edgetrain image build` arguments
+    python tests/rehearsal/base_image.py [--storage-root DIR]   # prints the `edgetrain image build` arguments
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from edgetrain.serving.dockerfile import BASE_IMAGE_TAG
 from edgetrain.serving.image import Buildah, run_tool
 from edgetrain.serving.package import REQUIREMENTS_LOCK
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".edgetrain" / "rehearsal"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
