@@ -12,7 +12,8 @@ the strict Stack Hub storage stand-in, the runner's shared virtual environment a
 How a run is faithful to GitHub: the workflow file is the committed one; every label in
 ``config/edge.yaml`` ``runner.labels`` and ``ubuntu-latest`` run on this host (act ``-self-hosted``);
 ``actions/checkout`` is act's built-in copy of the work tree; github-script and create-pull-request come
-from ``tests/rehearsal/actions`` (vendored, unmodified, at the pinned SHAs; ``$EDGETRAIN_SHARED_ACTIONS`` points
+from ``tests/rehearsal/actions`` (vendored, unmodified, at the pinned SHAs;
+``$EDGETRAIN_SHARED_ACTIONS`` points
 elsewhere); the actions that cannot run offline, Azure/login among them, are mapped to
 ``tests/rehearsal/local-actions`` (see its README). Steps get no
 terminal: act opens a pseudo-terminal for every step, so act runs in a private mount namespace in which
@@ -39,7 +40,8 @@ LOCAL_ACTIONS = Path(__file__).resolve().parent / "local-actions"
 
 
 def _shared_actions() -> Path:
-    """Pinned copies of the third-party actions: ``$EDGETRAIN_SHARED_ACTIONS``, else ``tests/rehearsal/actions``,
+    """Pinned copies of the third-party actions: ``$EDGETRAIN_SHARED_ACTIONS``, else
+    ``tests/rehearsal/actions``,
     else the nearest ``shared/actions`` beside a parent folder of the repository."""
     if os.environ.get("EDGETRAIN_SHARED_ACTIONS"):
         return Path(os.environ["EDGETRAIN_SHARED_ACTIONS"])

@@ -143,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Any
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - base class API
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     @property

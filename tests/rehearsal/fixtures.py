@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-
 from tests.rehearsal.act import ActRun, Rehearsal
 
 BASE_ROWS = 3000
@@ -35,9 +34,10 @@ def aml_env(aml) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def rehearsal_base(tmp_path_factory: pytest.TempPathFactory, standin) -> Iterator[Rehearsal]:  # type: ignore[no-untyped-def]
-    from edgetrain.storage.azurite import DEV_KEY
     from tests.rehearsal.azureml_standin import AzureMLStandin
     from tests.rehearsal.registry import LoopbackRegistry
+
+    from edgetrain.storage.azurite import DEV_KEY
 
     root = tmp_path_factory.mktemp("rehearsal")
     (root / "registry").mkdir()

@@ -98,7 +98,7 @@ def _b64_json_segment(data: dict) -> str:
 class Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - base class API
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     @property

@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from tests.image.helpers import STORAGE, load_rehearsal, need_tools
 from tests.rehearsal.act import OWNER, ActRun, Rehearsal
 from tests.rehearsal.fixtures import PR_BRANCH, PR_NUMBER
-from tests.image.helpers import STORAGE, load_rehearsal, need_tools
 from tests.serving.helpers import serve_context
 
 from edgetrain.serving.image import Buildah
