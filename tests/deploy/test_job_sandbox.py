@@ -1,0 +1,157 @@
+"""Attacks on the edge runner host's per-job sandbox, run for real: runner_host.py asks a loopback GitHub API
+for a just-in-time runner configuration and starts the "runner" (a shell script in its place) in bubblewrap
+as an unprivileged uid. Each job below does what a pull request's code could do; the next job and the host
+must see none of it."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.deploy.conftest import GitHubStandin
+from tests.deploy.sandbox_helpers import JOB_UID, Host, job_processes, make_host
+
+
+@pytest.fixture
+def host(github_api: GitHubStandin) -> Iterator[Host]:
+    with make_host(github_api.url, github_api.repo, github_api.accepted_token) as made:
+        yield made
+
+
+# Every path a job could hope to write that a later job would read: HOME and the dot-files tools read from
+# it, the runner's own directory and its work/log folders, every cache path (by the variables tools read and
+# by the runner's defaults), /tmp, /var/tmp, /run, /dev/shm and the root itself.
+TARGETS = """
+$HOME/planted $HOME/.gitconfig $HOME/.config/dvc/config $HOME/.cache/planted
+/tmp/planted /var/tmp/planted /run/planted /dev/shm/planted /planted /etc/planted /usr/planted
+/opt/edgetrain-runner/planted /opt/edgetrain-runner/.env /opt/edgetrain-runner/_work/planted
+/opt/edgetrain-runner/_diag/planted
+$UV_CACHE_DIR/planted $PIP_CACHE_DIR/planted $DVC_SITE_CACHE_DIR/planted $RUNNER_TOOL_CACHE/planted
+$XDG_CACHE_HOME/planted /cache/uv/planted /opt/hostedtoolcache/planted
+"""
+
+PERSIST = f"""#!/bin/sh
+for p in {" ".join(TARGETS.split())}; do
+  [ -e "$p" ] && echo "LEFT-BY-EARLIER-JOB $p"
+done
+pgrep -f 'sleep 3617' > /dev/null && echo "LEFT-BY-EARLIER-JOB a process"
+for p in {" ".join(TARGETS.split())}; do
+  mkdir -p "$(dirname "$p")" 2>/dev/null
+  echo 'BASH_ENV=/tmp/evil' > "$p" 2>/dev/null && echo "WROTE $p"
+done
+echo 'echo TAMPERED' >> /opt/edgetrain-runner/run.sh 2>/dev/null && echo "WROTE run.sh"
+# A background process that outlives the job: double-forked, in its own session.
+( setsid sh -c 'exec sleep 3617' > /dev/null 2>&1 & ) &
+sleep 0.2
+echo "JOB-DONE"
+"""
+
+
+def test_a_job_leaves_nothing_for_the_next(host: Host, github_api: GitHubStandin) -> None:
+    host.job(PERSIST)
+    script = (host.runner / "run.sh").read_text()
+    first = host.run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "JOB-DONE" in first.stdout
+    wrote = {line.split(" ", 1)[1] for line in first.stdout.splitlines() if line.startswith("WROTE ")}
+    # The job could write where a job must work (so the attack really ran) ...
+    for path in ("/tmp/planted", "/var/tmp/planted", "/opt/edgetrain-runner/_work/planted", "/cache/uv/planted"):
+        assert path in wrote
+    assert "/home/runner/.gitconfig" in wrote
+    assert "/opt/hostedtoolcache/planted" in wrote
+    # ... but not into the runner install, the root, /etc or /usr.
+    for path in ("run.sh", "/opt/edgetrain-runner/.env", "/opt/edgetrain-runner/planted", "/planted"):
+        assert path not in wrote
+    assert not wrote & {"/etc/planted", "/usr/planted"}
+    assert (host.runner / "run.sh").read_text() == script
+    assert not (host.runner / ".env").exists()
+    assert job_processes() == []  # the setsid'ed sleep died with the job
+    assert list(host.jobs.iterdir()) == []  # the per-job state is deleted
+
+    second = host.run()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "LEFT-BY-EARLIER-JOB" not in second.stdout
+    assert "JOB-DONE" in second.stdout
+    assert job_processes() == []
+    assert list(host.jobs.iterdir()) == []
+    assert len(github_api.issued) == 2  # one just-in-time runner per job
+
+
+CREDENTIAL_HUNT = """#!/bin/sh
+# The registration credential, spelled backwards here so that this script itself does not hold it.
+secret=$(printf '%s' '{reversed}' | rev)
+for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
+  tr '\\0' '\\n' < "$f" 2>/dev/null | grep -qF "$secret" && echo "FOUND-IN $f"
+done
+env | grep -qF "$secret" && echo "FOUND-IN env"
+for top in / /etc /opt /home /tmp /var /run /cache /dev/shm; do
+  grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr "$secret" "$top" | sed 's/^/FOUND-IN /'
+done
+[ -n "$ACTIONS_RUNNER_INPUT_JITCONFIG" ] && echo "HAS-JITCONFIG"
+echo "HUNT-DONE"
+"""
+
+
+def test_the_registration_credential_is_never_visible_to_the_job(
+    host: Host, github_api: GitHubStandin
+) -> None:
+    host.job(CREDENTIAL_HUNT.format(reversed=github_api.accepted_token[::-1]))
+    done = host.run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "HUNT-DONE" in done.stdout
+    assert "HAS-JITCONFIG" in done.stdout  # the job's own one-job identity reaches the runner ...
+    assert "FOUND-IN" not in done.stdout  # ... the credential that mints them does not
+    assert github_api.calls[0][2] == f"Bearer {github_api.accepted_token}"  # it was used, as a header
+    assert github_api.accepted_token not in done.stdout + done.stderr
+
+
+def test_the_hunt_finds_a_credential_put_where_a_job_can_read_it(host: Host, github_api: GitHubStandin) -> None:
+    """The hunt above can fail: a credential in the runner's directory (as the old .env was) is found."""
+    host.job(CREDENTIAL_HUNT.format(reversed=github_api.accepted_token[::-1]))
+    (host.runner / ".env").write_text(f"LEAK={github_api.accepted_token}\n")
+    done = host.run()
+    assert "FOUND-IN /opt/edgetrain-runner/.env" in done.stdout
+
+
+SEED_ATTACK = """#!/bin/sh
+cat /cache/uv/wheel.txt
+echo poisoned >> /cache/uv/wheel.txt 2>/dev/null && echo "EDITED-IN-PLACE"
+rm -f /cache/uv/wheel.txt && echo poisoned > /cache/uv/wheel.txt && echo "REPLACED-OWN-COPY"
+echo new > /cache/uv/new-entry.txt
+"""
+
+
+def _seed(host: Host) -> Path:
+    wheel = host.seed / "uv" / "wheel.txt"
+    wheel.parent.mkdir(parents=True)
+    wheel.write_text("reviewed\n")
+    wheel.chmod(0o444)
+    return wheel
+
+
+def test_a_pull_request_job_cannot_poison_the_shared_cache(host: Host) -> None:
+    wheel = _seed(host)
+    host.job(SEED_ATTACK)
+    done = host.run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reviewed" in done.stdout  # the warm cache reached the job
+    assert "EDITED-IN-PLACE" not in done.stdout
+    assert "REPLACED-OWN-COPY" in done.stdout  # its own copy only
+    assert wheel.read_text() == "reviewed\n"
+    assert sorted(p.name for p in wheel.parent.iterdir()) == ["wheel.txt"]
+
+
+def test_a_trusted_pool_job_refreshes_the_shared_cache_root_owned(host: Host) -> None:
+    wheel = _seed(host)
+    host.set(RUNNER_POOL="trusted")
+    host.job(SEED_ATTACK)
+    assert host.run().returncode == 0
+    assert (wheel.parent / "new-entry.txt").read_text() == "new\n"
+    for path in [wheel.parent, *wheel.parent.iterdir()]:
+        info = path.lstat()
+        assert info.st_uid == 0
+        assert not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        assert path.is_dir() or not info.st_mode & stat.S_IWUSR
+    assert JOB_UID not in {p.lstat().st_uid for p in host.seed.rglob("*")}
