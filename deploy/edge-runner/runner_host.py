@@ -100,7 +100,8 @@ def load(conf: Path) -> Settings:
     uid, gid = _user(get("RUNNER_USER", "edgetrain-runner"), conf)
     seed = values.get("CACHE_SEED", "/var/cache/edgetrain/seed")
     box = job_sandbox.Sandbox(
-        rootfs=Path(get("ROOTFS", "/var/lib/edgetrain/rootfs/current")),
+        # bootstrap.sh points the root-owned link "current" at the unpacked image's directory
+        rootfs=Path(get("ROOTFS", "/var/lib/edgetrain/rootfs/current")).resolve(),
         runner_dir=Path(get("RUNNER_DIR", "/opt/edgetrain-runner")),
         jobs_dir=Path(get("JOBS_DIR", "/var/lib/edgetrain/jobs")),
         uid=uid,

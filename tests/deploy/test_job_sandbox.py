@@ -155,3 +155,66 @@ def test_a_trusted_pool_job_refreshes_the_shared_cache_root_owned(host: Host) ->
         assert not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         assert path.is_dir() or not info.st_mode & stat.S_IWUSR
     assert JOB_UID not in {p.lstat().st_uid for p in host.seed.rglob("*")}
+
+
+def _one_error_line(done: object) -> str:
+    assert done.returncode == 1  # type: ignore[attr-defined]
+    lines = done.stderr.splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("edgetrain-runner-host: error: ")
+    return lines[0]
+
+
+def test_missing_credential_is_one_line_and_no_job(host: Host, github_api: GitHubStandin) -> None:
+    host.job("#!/bin/sh\necho JOB-RAN\n")
+    host.token_file.unlink()
+    done = host.run()
+    line = _one_error_line(done)
+    assert f"{host.token_file} is missing or empty" in line
+    assert "Administration: read and write" in line
+    assert "JOB-RAN" not in done.stdout
+    assert github_api.calls == []
+
+
+def test_expired_credential_is_one_line_and_no_job(host: Host, github_api: GitHubStandin) -> None:
+    host.job("#!/bin/sh\necho JOB-RAN\n")
+    host.token_file.write_text("github_pat_EXPIRED\n")
+    done = host.run()
+    line = _one_error_line(done)
+    assert "GitHub refused the token in" in line
+    assert "expired or revoked; replace it" in line
+    assert "github_pat_EXPIRED" not in done.stdout + done.stderr
+    assert "JOB-RAN" not in done.stdout
+    assert [call[2] for call in github_api.calls] == ["Bearer github_pat_EXPIRED"]
+    assert not host.jobs.exists() or list(host.jobs.iterdir()) == []
+
+
+def test_unreachable_github_api_is_one_line(host: Host) -> None:
+    host.job("#!/bin/sh\necho JOB-RAN\n")
+    host.set(GITHUB_API_URL="http://127.0.0.1:9")  # discard port: nothing listens
+    done = host.run()
+    line = _one_error_line(done)
+    assert "cannot reach http://127.0.0.1:9/repos/" in line
+    assert "check GITHUB_API_URL" in line
+    assert "JOB-RAN" not in done.stdout
+
+
+def test_missing_rootfs_is_one_line_before_any_registration(host: Host, github_api: GitHubStandin) -> None:
+    host.job("#!/bin/sh\necho JOB-RAN\n")
+    host.set(ROOTFS=str(host.base / "rootfs-missing"))
+    done = host.run()
+    line = _one_error_line(done)
+    assert f"rootfs {host.base / 'rootfs-missing'} is missing: run bootstrap.sh" in line
+    assert github_api.calls == []  # no runner registered for a job that cannot start
+
+
+def test_a_rootfs_the_job_user_could_write_is_refused(host: Host, github_api: GitHubStandin) -> None:
+    rootfs = host.base / "rootfs"
+    (rootfs / "usr" / "bin").mkdir(parents=True)
+    (rootfs / "etc").mkdir()
+    (rootfs / "usr" / "bin" / "sh").symlink_to("/bin/sh")
+    rootfs.chmod(0o777)
+    host.set(ROOTFS=str(rootfs))
+    line = _one_error_line(host.run())
+    assert "must be owned by root and writable by root only" in line
+    assert github_api.calls == []
