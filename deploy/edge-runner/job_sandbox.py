@@ -103,19 +103,19 @@ def _mkdir(path: Path, mode: int, uid: int, gid: int) -> None:
 
 
 def _link_tree(source: Path, target: Path, uid: int, gid: int) -> None:
-    """Copy ``source`` into ``target`` by hard links: directories owned by the job, files shared, root-owned."""
+    """Copy ``source`` into ``target`` by hard links: the job owns the directories, root the shared files."""
     for top, dirs, files in os.walk(source, followlinks=False):
         here = target / Path(top).relative_to(source)
         for name in dirs:
             src = Path(top) / name
             if src.is_symlink():
-                os.symlink(os.readlink(src), here / name)
+                (here / name).symlink_to(src.readlink())
                 continue
             _mkdir(here / name, 0o755, uid, gid)
         for name in files:
             src = Path(top) / name
             if src.is_symlink():
-                os.symlink(os.readlink(src), here / name)
+                (here / name).symlink_to(src.readlink())
             elif src.is_file():
                 os.link(src, here / name, follow_symlinks=False)
 
@@ -198,7 +198,7 @@ def run(
         except subprocess.TimeoutExpired:
             proc.kill()  # bwrap is PID 1 of the job's namespace: everything in it goes with it
             code = proc.wait()
-            print(f"job-sandbox: job exceeded {timeout:.0f}s and was killed", file=sys.stderr)
+            sys.stderr.write(f"job-sandbox: job exceeded {timeout:.0f}s and was killed\n")
         if promote and box.cache_seed is not None and code == 0:
             promote_caches(job, box.cache_seed)
     finally:

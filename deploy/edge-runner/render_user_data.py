@@ -58,7 +58,7 @@ def _file(path: str, content: str, mode: str) -> dict:
     return {"path": path, "owner": "root:root", "permissions": mode, "content": _Literal(content)}
 
 
-def render(
+def render(  # noqa: PLR0917  (one argument per part of the user data; main() is the one caller)
     repo_url: str,
     labels: list[str],
     credential: tuple[str, str],
@@ -67,7 +67,7 @@ def render(
     apt_mirror: str = DEFAULT_APT_MIRROR,
     app: tuple[str, str] | None = None,
 ) -> str:
-    """The user data as text (``#cloud-config`` first). ``credential`` is (file name in /etc/edgetrain, text)."""
+    """The user data as text (``#cloud-config`` first); ``credential``: (name in /etc/edgetrain, text)."""
     settings = (
         f"GITHUB_REPOSITORY_URL={repo_url}\nRUNNER_LABELS={','.join(labels)}\nROOTFS_IMAGE={rootfs_image}\n"
     )
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.storage_connection_string_file or not args.rootfs_image:
             parser.error("--rootfs-image and --storage-connection-string-file are required (or --example)")
         if not re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", args.rootfs_image):
-            parser.error(f"--rootfs-image {args.rootfs_image} is not pinned by digest (<image>@sha256:<64 hex>)")
+            parser.error(f"--rootfs-image {args.rootfs_image} is not pinned by digest (<image>@sha256:<hex>)")
         if args.github_app_id:
             if not args.github_app_installation_id or not args.github_app_key_file:
                 parser.error("--github-app-id needs --github-app-installation-id and --github-app-key-file")

@@ -1,8 +1,8 @@
 """The edge VM's root-only runner host: one just-in-time runner, one sandboxed job, then everything is gone.
 
-    runner_host.py run-one [--config /etc/edgetrain/runner.conf]   (systemd: edgetrain-runner.service)
-    runner_host.py check   [--config ...]                           the sandbox's prerequisites, no GitHub call
-    runner_host.py exec    [--config ...] -- COMMAND...             COMMAND in a fresh job sandbox (bench, debug)
+    runner_host.py run-one [--config /etc/edgetrain/runner.conf]   systemd's edgetrain-runner.service
+    runner_host.py check   [--config ...]                          the sandbox's prerequisites, no GitHub call
+    runner_host.py exec    [--config ...] -- COMMAND...            COMMAND in a fresh job sandbox (bench)
 
 ``run-one`` reads the GitHub credential from a root-only file (a GitHub App's private key, preferred, or a
 fine-grained token), asks ``POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig`` for a one-job
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_sandbox.py sits next to this file
 
-import job_sandbox  # noqa: E402  (after the path line above: the VM runs this file with python3 -I)
+import job_sandbox  # after the path line above: the VM runs this file with python3 -I
 
 CONF = Path("/etc/edgetrain/runner.conf")
 API_VERSION = "2022-11-28"
@@ -224,7 +224,8 @@ def jitconfig(settings: Settings) -> tuple[int, str]:
 
 
 def log(message: str) -> None:
-    print(f"edgetrain-runner-host: {message}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"edgetrain-runner-host: {message}\n")
+    sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

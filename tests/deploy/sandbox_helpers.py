@@ -111,8 +111,7 @@ def job_processes() -> list[str]:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Uid", "").split()[:1] == [str(JOB_UID)] and not fields.get("State", "").strip().startswith(
-            "Z"
-        ):
+        zombie = fields.get("State", "").strip().startswith("Z")
+        if fields.get("Uid", "").split()[:1] == [str(JOB_UID)] and not zombie:
             found.append(f"{proc.name}: {cmdline}")
     return found

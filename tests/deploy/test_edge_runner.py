@@ -210,11 +210,7 @@ def _runner_writable(root: Path, uid: int, gid: int) -> list[str]:
         if not stat.S_ISDIR(info.st_mode):
             continue
         mode = stat.S_IMODE(info.st_mode)
-        if (
-            (info.st_uid == uid and mode & 0o200)
-            or (info.st_gid == gid and mode & 0o020)
-            or mode & 0o002
-        ):
+        if (info.st_uid == uid and mode & 0o200) or (info.st_gid == gid and mode & 0o020) or mode & 0o002:
             found.append(str(path.relative_to(root)))
     return found
 
@@ -226,14 +222,16 @@ def test_bootstrap_installs_everything_root_owned(
     assert done.returncode == 0, done.stdout + done.stderr
     uid = _uid(vm)
     assert uid != 0
-    [entry] = [ln for ln in (vm / "etc/passwd").read_text().splitlines() if ln.startswith("edgetrain-runner:")]
+    passwd = (vm / "etc/passwd").read_text().splitlines()
+    [entry] = [ln for ln in passwd if ln.startswith("edgetrain-runner:")]
     assert entry.split(":")[5:] == ["/nonexistent", "/usr/sbin/nologin"]  # no persistent HOME
     runner = vm / "opt/edgetrain-runner"
     for path in [runner, *runner.rglob("*")]:
         assert path.lstat().st_uid == 0, path
         assert not path.lstat().st_mode & 0o022, path
     assert (runner / ".edgetrain-runner-version").read_text().strip() == "2.337.0"
-    assert (runner / "_work").is_dir() and (runner / "_diag").is_dir()
+    assert (runner / "_work").is_dir()
+    assert (runner / "_diag").is_dir()
     assert not (runner / ".env").exists()  # no storage key (and nothing else) in the runner's environment
     for name in ("github-token", "storage-account.key"):
         secret = vm / "etc/edgetrain" / name

@@ -6,6 +6,7 @@ must see none of it."""
 from __future__ import annotations
 
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,9 +58,9 @@ def test_a_job_leaves_nothing_for_the_next(host: Host, github_api: GitHubStandin
     assert "JOB-DONE" in first.stdout
     wrote = {line.split(" ", 1)[1] for line in first.stdout.splitlines() if line.startswith("WROTE ")}
     # The job could write where a job must work (so the attack really ran) ...
-    for path in ("/tmp/planted", "/var/tmp/planted", "/opt/edgetrain-runner/_work/planted", "/cache/uv/planted"):
+    work = "/opt/edgetrain-runner/_work/planted"
+    for path in ("/tmp/planted", "/var/tmp/planted", work, "/cache/uv/planted", "/home/runner/.gitconfig"):
         assert path in wrote
-    assert "/home/runner/.gitconfig" in wrote
     assert "/opt/hostedtoolcache/planted" in wrote
     # ... but not into the runner install, the root, /etc or /usr.
     for path in ("run.sh", "/opt/edgetrain-runner/.env", "/opt/edgetrain-runner/planted", "/planted"):
@@ -107,7 +108,7 @@ def test_the_registration_credential_is_never_visible_to_the_job(
     assert github_api.accepted_token not in done.stdout + done.stderr
 
 
-def test_the_hunt_finds_a_credential_put_where_a_job_can_read_it(host: Host, github_api: GitHubStandin) -> None:
+def test_the_hunt_finds_a_credential_where_a_job_can_read_it(host: Host, github_api: GitHubStandin) -> None:
     """The hunt above can fail: a credential in the runner's directory (as the old .env was) is found."""
     host.job(CREDENTIAL_HUNT.format(reversed=github_api.accepted_token[::-1]))
     (host.runner / ".env").write_text(f"LEAK={github_api.accepted_token}\n")
@@ -157,9 +158,9 @@ def test_a_trusted_pool_job_refreshes_the_shared_cache_root_owned(host: Host) ->
     assert JOB_UID not in {p.lstat().st_uid for p in host.seed.rglob("*")}
 
 
-def _one_error_line(done: object) -> str:
-    assert done.returncode == 1  # type: ignore[attr-defined]
-    lines = done.stderr.splitlines()  # type: ignore[attr-defined]
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("edgetrain-runner-host: error: ")
     return lines[0]
