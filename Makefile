@@ -56,6 +56,7 @@ lint: install ## ruff, workflow and shell checks
 	ruff format --check .
 	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --schemafile deploy/arc/values.schema.json deploy/arc/values.yaml
 	zizmor --offline --persona auditor .github/workflows/
 
 pytest: install

@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "exec":
             if not rest:
                 raise HostError("exec needs a command after --")
-            return job_sandbox.run(settings.box, rest, timeout=settings.job_timeout)
+            return job_sandbox.run(settings.box, rest, timeout=settings.job_timeout, promote=settings.trusted)
         runner_id, encoded = jitconfig(settings)
         log(f"runner {runner_id} registered just in time (labels {','.join(settings.labels)}); job starts")
         code = job_sandbox.run(
