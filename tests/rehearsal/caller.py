@@ -59,7 +59,7 @@ def _pids_holding(inodes: set[str]) -> list[int]:
             continue
         try:
             for fd in (entry / "fd").iterdir():
-                if os.readlink(fd) in targets:
+                if str(fd.readlink()) in targets:
                     pids.append(int(entry.name))
                     break
         except OSError:  # the process ended, or is not ours
