@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jwt
 import pytest
 
 JIT_PATH = "/repos/{repo}/actions/runners/generate-jitconfig"
+APP_TOKEN_PATH = "/app/installations/{installation}/access_tokens"
 
 
 @dataclass
@@ -30,6 +32,14 @@ class GitHubStandin:
     calls: list[tuple[str, str, str | None]] = field(default_factory=list)
     bodies: list[dict] = field(default_factory=list)
     url: str = ""
+    #: a GitHub App: its id, installation and public key (PEM); installation tokens it has issued
+    app_id: str = "4242"
+    installation_id: str = "77"
+    app_public_pem: bytes | None = None
+    installation_tokens: list[str] = field(default_factory=list)
+
+    def authorized(self, auth: str | None) -> bool:
+        return auth in {f"Bearer {t}" for t in [self.accepted_token, *self.installation_tokens]}
 
 
 def _handler(state: GitHubStandin) -> type[BaseHTTPRequestHandler]:
@@ -53,10 +63,13 @@ def _handler(state: GitHubStandin) -> type[BaseHTTPRequestHandler]:
                 self._send(413, {"message": "Payload too large"})
                 return
             raw = self.rfile.read(length)
+            if self.path == APP_TOKEN_PATH.format(installation=state.installation_id):
+                self._installation_token(auth)
+                return
             if self.path != JIT_PATH.format(repo=state.repo):
                 self._send(404, {"message": "Not Found", "status": "404"})
                 return
-            if auth != f"Bearer {state.accepted_token}":
+            if not state.authorized(auth):
                 self._send(401, {"message": "Bad credentials", "status": "401"})
                 return
             try:
@@ -87,6 +100,28 @@ def _handler(state: GitHubStandin) -> type[BaseHTTPRequestHandler]:
                     "encoded_jit_config": encoded,
                 },
             )
+
+        def _installation_token(self, auth: str | None) -> None:
+            """As GitHub: an RS256 JWT signed by the App's key, issuer = app id, at most 10 minutes long."""
+            try:
+                assert state.app_public_pem is not None
+                assert auth is not None
+                assert auth.startswith("Bearer ")
+                claims = jwt.decode(
+                    auth.removeprefix("Bearer "),
+                    state.app_public_pem,
+                    algorithms=["RS256"],
+                    options={"require": ["iat", "exp", "iss"]},
+                    leeway=60,
+                )
+                assert str(claims["iss"]) == state.app_id
+                assert claims["exp"] - claims["iat"] <= 660
+            except (AssertionError, jwt.PyJWTError):
+                self._send(401, {"message": "A JSON web token could not be decoded", "status": "401"})
+                return
+            token = f"ghs_INSTALLATION{len(state.installation_tokens):04d}"
+            state.installation_tokens.append(token)
+            self._send(201, {"token": token, "expires_at": "2026-12-04T19:00:00Z"})
 
         def do_GET(self) -> None:
             self._send(404, {"message": "Not Found", "status": "404"})

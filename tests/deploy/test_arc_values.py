@@ -1,5 +1,6 @@
-"""deploy/arc/values.yaml (Actions Runner Controller, when one edge VM is not enough) against the schema written
-for it, offline with check-jsonschema: the committed values pass, and each fence's breach is refused."""
+"""deploy/arc/values.yaml (Actions Runner Controller, when one edge VM is not enough) against the schema
+written for it, offline with check-jsonschema: the committed values pass, and each fence's breach is
+refused."""
 
 from __future__ import annotations
 

@@ -219,3 +219,57 @@ def test_a_rootfs_the_job_user_could_write_is_refused(host: Host, github_api: Gi
     line = _one_error_line(host.run())
     assert "must be owned by root and writable by root only" in line
     assert github_api.calls == []
+
+
+def _app_key(host: Host, github_api: GitHubStandin) -> Path:
+    key = host.base / "etc" / "edgetrain" / "github-app.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    key.chmod(0o600)
+    github_api.app_public_pem = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout"], capture_output=True, check=True, timeout=60
+    ).stdout
+    host.token_file.unlink()  # the App alone
+    host.set(GITHUB_APP_ID=github_api.app_id, GITHUB_APP_INSTALLATION_ID=github_api.installation_id)
+    return key
+
+
+def test_a_github_app_key_mints_the_runner_and_stays_out_of_the_job(
+    host: Host, github_api: GitHubStandin
+) -> None:
+    key = _app_key(host, github_api)
+    hunt = CREDENTIAL_HUNT.format(reversed="ghs_INSTALLATION0000"[::-1])
+    host.job(
+        hunt.replace(
+            'echo "HUNT-DONE"',
+            'grep -rlsF "PRIVATE"" KEY" / --exclude-dir=proc --exclude-dir=sys '
+            '--exclude-dir=usr | sed "s/^/FOUND-IN /"\necho "HUNT-DONE"',
+        )
+    )
+    done = host.run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert github_api.installation_tokens == ["ghs_INSTALLATION0000"]
+    assert github_api.calls[-1][2] == "Bearer ghs_INSTALLATION0000"  # the jitconfig call used it
+    assert "HAS-JITCONFIG" in done.stdout
+    assert "HUNT-DONE" in done.stdout
+    assert "FOUND-IN" not in done.stdout  # neither the installation token nor the App's key
+    assert key.read_text().split("\n", 1)[1][:40] not in done.stdout + done.stderr
+
+
+def test_a_wrong_github_app_key_is_one_line(host: Host, github_api: GitHubStandin) -> None:
+    _app_key(host, github_api)
+    github_api.app_public_pem = subprocess.run(  # GitHub knows another key than the one on the VM
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 | openssl pkey -pubout",
+        shell=True,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    host.job("#!/bin/sh\necho JOB-RAN\n")
+    line = _one_error_line(host.run())
+    assert "GitHub refused the GitHub App key in" in line
+    assert "expired or revoked; replace it" in line
