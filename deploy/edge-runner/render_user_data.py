@@ -54,7 +54,7 @@ def _literal(dumper: yaml.SafeDumper, value: _Literal) -> yaml.Node:
 yaml.SafeDumper.add_representer(_Literal, _literal)
 
 
-def _file(path: str, content: str, mode: str) -> dict:
+def _file(path: str, content: str, mode: str) -> dict[str, object]:
     return {"path": path, "owner": "root:root", "permissions": mode, "content": _Literal(content)}
 
 
@@ -98,7 +98,7 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
         ],
         "runcmd": [[f"{LIB}/bootstrap.sh"]],
     }
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return HEADER + str(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
