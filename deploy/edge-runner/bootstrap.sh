@@ -13,7 +13,7 @@
 #   RUNNER_NAME, GITHUB_API_URL, GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, RUNNER_POOL, RUNNER_GROUP_ID
 # Secrets, root only (0600 in the 0700 /etc/edgetrain), written by cloud-init, never moved anywhere a job reads:
 #   github-app.pem (with GITHUB_APP_ID, preferred) or github-token   mints just-in-time runner configurations
-#   storage-account.key    the storage account's connection string: read only by the credential broker
+#   storage-account.key    the storage account's key (one line): read only by the credential broker
 #
 # Root never writes into a directory the runner user can write: the runner install, its version stamp and
 # every secret are written into root-owned directories, through a temporary file and a rename that refuses
@@ -153,13 +153,16 @@ install_secrets() {
     secure_secret github-token \
       || die "$ETC/github-token is missing (a fine-grained token with Administration: read and write; or set GITHUB_APP_ID and github-app.pem)"
   fi
-  # Older user data named it storage-connection-string (and bootstrap moved it into the runner's .env).
-  if [[ -f "$ETC/storage-connection-string" && ! -L "$ETC/storage-connection-string" && ! -e "$ETC/storage-account.key" ]]; then
-    safe_write "$ETC/storage-account.key" 0600 < "$ETC/storage-connection-string"
-    rm -f "$ETC/storage-connection-string"
+  # Older user data wrote a connection string (and bootstrap moved it into the runner's .env): keep its key.
+  local old="$ETC/storage-connection-string"
+  if [[ -f "$old" && ! -L "$old" && ! -e "$ETC/storage-account.key" ]]; then
+    local key; key="$(tr -d '\r\n' < "$old" | sed -n 's/.*AccountKey=\([^;]*\).*/\1/p')"
+    [[ -n "$key" ]] || die "$old holds no AccountKey: put the storage account's key in $ETC/storage-account.key"
+    printf '%s\n' "$key" | safe_write "$ETC/storage-account.key" 0600
+    rm -f "$old"
   fi
   secure_secret storage-account.key \
-    || die "$ETC/storage-account.key is missing (the storage account's connection string, for the credential broker)"
+    || die "$ETC/storage-account.key is missing (the storage account's key, for the credential broker)"
   log "secrets: root-only in $ETC (0600); no job environment holds them"
 }
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUNNER_MOUNT = "/opt/edgetrain-runner"
+#: the credential broker's socket directory (deploy/edge-runner/edgetrain-broker.service), same path inside
+BROKER_DIR = "/run/edgetrain-broker"
 HOME = "/home/runner"
 TOOL_CACHE = "/opt/hostedtoolcache"
 #: name -> path inside the sandbox; each is a fresh directory per job.
@@ -52,6 +54,7 @@ ENV = {
     "RUNNER_TOOL_CACHE": TOOL_CACHE,
     "AGENT_TOOLSDIRECTORY": TOOL_CACHE,
     "EDGETRAIN_JOB_SANDBOX": "1",
+    "EDGETRAIN_BROKER_SOCKET": f"{BROKER_DIR}/broker.sock",
 }
 
 
@@ -68,6 +71,7 @@ class Sandbox:
     gid: int
     cache_seed: Path | None = None
     bwrap: str = "bwrap"
+    broker_dir: Path | None = None
 
 
 def _root_owned_dir(path: Path, what: str, fix: str) -> None:
@@ -167,6 +171,10 @@ def bwrap_argv(box: Sandbox, job: Path, command: Sequence[str]) -> list[str]:
         argv += ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run"]
     argv += ["--ro-bind", str(box.runner_dir), RUNNER_MOUNT]
+    if box.broker_dir is not None and box.broker_dir.is_dir():
+        # The directory, not the socket: a restarted broker's new socket is seen too. Read-only is enough to
+        # connect; the job cannot replace the socket with its own.
+        argv += ["--ro-bind", str(box.broker_dir), BROKER_DIR]
     for name, inside in [*SCRATCH.items(), *((f"cache-{c}", p) for c, p in CACHES.items())]:
         argv += ["--bind", str(job / name), inside]
     argv += ["--remount-ro", "/", "--chdir", HOME, "--", *command]

@@ -4,7 +4,7 @@ the systemd unit, settings and two root-only secrets.
     .venv/bin/python deploy/edge-runner/render_user_data.py --repo-url https://github.com/<owner>/<repo> \
         --rootfs-image ghcr.io/<owner>/<runner-image>@sha256:<digest> \
         --github-app-id 123 --github-app-installation-id 456 --github-app-key-file ~/app.pem \
-        --storage-connection-string-file ~/stackhub-conn > user-data.yaml
+        --storage-account-key-file ~/stackhub-key > user-data.yaml
 
 (``--github-token-file`` instead of the three App options: a fine-grained token, Administration read/write.)
 
@@ -32,9 +32,7 @@ from edgetrain.config.edge import load_edge_config  # noqa: E402
 LIB = "/usr/local/lib/edgetrain-runner"
 PLACEHOLDER_TOKEN = "<fine-grained token: Administration read/write on the repository>"  # noqa: S105
 PLACEHOLDER_IMAGE = "ghcr.io/OWNER/edgetrain-runner-rootfs@sha256:<64 hex digits>"
-PLACEHOLDER_CONN = (
-    "DefaultEndpointsProtocol=https;AccountName=<account>;AccountKey=<key>;EndpointSuffix=<suffix>"
-)
+PLACEHOLDER_KEY = "<the storage account's key: read only by the credential broker>"
 DEFAULT_APT_MIRROR = "https://azure.archive.ubuntu.com/ubuntu/"
 HEADER = (
     "#cloud-config\n"
@@ -62,7 +60,7 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
     repo_url: str,
     labels: list[str],
     credential: tuple[str, str],
-    conn: str,
+    account_key: str,
     rootfs_image: str,
     apt_mirror: str = DEFAULT_APT_MIRROR,
     app: tuple[str, str] | None = None,
@@ -94,7 +92,7 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
             *host_files,
             _file("/etc/edgetrain/runner.conf", settings, "0644"),
             _file(f"/etc/edgetrain/{credential[0]}", credential[1].strip() + "\n", "0600"),
-            _file("/etc/edgetrain/storage-account.key", conn.strip() + "\n", "0600"),
+            _file("/etc/edgetrain/storage-account.key", account_key.strip() + "\n", "0600"),
         ],
         "runcmd": [[f"{LIB}/bootstrap.sh"]],
     }
@@ -112,16 +110,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--github-app-id", help="GitHub App (preferred over a token)")
     parser.add_argument("--github-app-installation-id")
     parser.add_argument("--github-app-key-file", type=Path, help="the App's private key (PEM)")
-    parser.add_argument("--storage-connection-string-file", type=Path)
+    parser.add_argument(
+        "--storage-account-key-file", type=Path, help="the account key (one line), for the broker only"
+    )
     parser.add_argument("--apt-mirror", default=DEFAULT_APT_MIRROR, help="an https Ubuntu mirror")
     parser.add_argument("--example", action="store_true", help="placeholders instead of secrets")
     args = parser.parse_args(argv)
     app = None
     if args.example:
-        credential, conn, image = ("github-token", PLACEHOLDER_TOKEN), PLACEHOLDER_CONN, PLACEHOLDER_IMAGE
+        credential, key, image = ("github-token", PLACEHOLDER_TOKEN), PLACEHOLDER_KEY, PLACEHOLDER_IMAGE
     else:
-        if not args.storage_connection_string_file or not args.rootfs_image:
-            parser.error("--rootfs-image and --storage-connection-string-file are required (or --example)")
+        if not args.storage_account_key_file or not args.rootfs_image:
+            parser.error("--rootfs-image and --storage-account-key-file are required (or --example)")
         if not re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", args.rootfs_image):
             parser.error(f"--rootfs-image {args.rootfs_image} is not pinned by digest (<image>@sha256:<hex>)")
         if args.github_app_id:
@@ -133,10 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             credential = ("github-token", args.github_token_file.read_text(encoding="utf-8"))
         else:
             parser.error("--github-app-id (preferred) or --github-token-file is required (or --example)")
-        conn = args.storage_connection_string_file.read_text(encoding="utf-8")
+        key = args.storage_account_key_file.read_text(encoding="utf-8")
         image = args.rootfs_image
     labels = list(load_edge_config(args.config).runner.labels)
-    sys.stdout.write(render(args.repo_url, labels, credential, conn, image, args.apt_mirror, app))
+    sys.stdout.write(render(args.repo_url, labels, credential, key, image, args.apt_mirror, app))
     return 0
 
 

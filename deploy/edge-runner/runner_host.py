@@ -108,6 +108,7 @@ def load(conf: Path) -> Settings:
         gid=gid,
         cache_seed=Path(seed) if seed else None,
         bwrap=get("BWRAP", "bwrap"),
+        broker_dir=Path(get("BROKER_DIR", job_sandbox.BROKER_DIR)),
     )
     return Settings(
         conf=conf,

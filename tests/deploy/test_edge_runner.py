@@ -26,6 +26,7 @@ CONN = (
     "DefaultEndpointsProtocol=https;AccountName=edgedata;AccountKey=c2VjcmV0LWtleQ==;"
     "EndpointSuffix=local.azurestack.external"
 )
+ACCOUNT_KEY = "c2VjcmV0LWtleQ=="
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -60,12 +61,12 @@ def _render(repo_url: str, *extra: str) -> str:
 @pytest.fixture
 def secrets(tmp_path: Path, github_api: GitHubStandin) -> list[str]:
     (tmp_path / "token").write_text(github_api.accepted_token + "\n")
-    (tmp_path / "conn").write_text(CONN + "\n")
+    (tmp_path / "key").write_text(ACCOUNT_KEY + "\n")
     return [
         "--github-token-file",
         str(tmp_path / "token"),
-        "--storage-connection-string-file",
-        str(tmp_path / "conn"),
+        "--storage-account-key-file",
+        str(tmp_path / "key"),
         "--rootfs-image",
         IMAGE,
     ]
@@ -236,7 +237,7 @@ def test_bootstrap_installs_everything_root_owned(
     for name in ("github-token", "storage-account.key"):
         secret = vm / "etc/edgetrain" / name
         assert (secret.stat().st_uid, _mode(secret)) == (0, 0o600)
-    assert (vm / "etc/edgetrain/storage-account.key").read_text() == CONN + "\n"
+    assert (vm / "etc/edgetrain/storage-account.key").read_text() == ACCOUNT_KEY + "\n"
     assert _mode(vm / "etc/edgetrain") == 0o700
     assert (_mode(vm / "var/lib/edgetrain/jobs"), (vm / "var/lib/edgetrain/jobs").stat().st_uid) == (0o711, 0)
     assert (vm / "var/cache/edgetrain/seed").stat().st_uid == 0
@@ -288,7 +289,8 @@ def test_planted_symlinks_in_an_old_runner_owned_install_make_no_root_write(
         os.lchown(path, uid, uid)  # the old layout: the runner user owned its install
     (runner / "bin/Runner.Listener").write_text("#!/bin/sh\necho tampered\n")
     etc = vm / "etc/edgetrain"
-    (etc / "storage-account.key").rename(etc / "storage-connection-string")  # the old name
+    (etc / "storage-account.key").unlink()
+    (etc / "storage-connection-string").write_text(CONN + "\n")  # what older user data wrote
     done = _bootstrap(vm, runner_tarball)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "installed in" in done.stdout  # the tampered install was replaced, not kept
@@ -297,7 +299,8 @@ def test_planted_symlinks_in_an_old_runner_owned_install_make_no_root_write(
     assert "tampered" not in (runner / "bin/Runner.Listener").read_text()
     assert not [p for p in runner.rglob("*") if p.is_symlink() or p.lstat().st_uid != 0]
     assert not (runner / ".env").exists()
-    assert (etc / "storage-account.key").read_text() == CONN + "\n"
+    assert (etc / "storage-account.key").read_text() == ACCOUNT_KEY + "\n"  # the broker's key file
+    assert _mode(etc / "storage-account.key") == 0o600
     assert not (etc / "storage-connection-string").exists()
     assert _runner_writable(vm, uid, uid) == []
 

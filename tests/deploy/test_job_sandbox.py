@@ -5,8 +5,11 @@ must see none of it."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -277,3 +280,47 @@ def test_a_wrong_github_app_key_is_one_line(host: Host, github_api: GitHubStandi
     line = _one_error_line(host.run())
     assert "GitHub refused the GitHub App key in" in line
     assert "expired or revoked; replace it" in line
+
+
+BROKER_CALL = """#!/bin/sh
+python3 - <<'PY'
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["EDGETRAIN_BROKER_SOCKET"])
+print("BROKER-SAID", s.recv(100).decode())
+PY
+rm -f "$EDGETRAIN_BROKER_SOCKET" 2>/dev/null && echo "REMOVED-SOCKET" || echo "SOCKET-KEPT"
+"""
+
+
+def test_the_job_reaches_the_broker_socket_and_cannot_replace_it(host: Host) -> None:
+    """The credential broker (its own helper's unit) listens on a Unix socket the sandbox binds read-only."""
+    broker_dir = host.base / "run" / "edgetrain-broker"
+    broker_dir.mkdir(parents=True)
+    broker_dir.chmod(0o755)
+    (host.base / "run").chmod(0o755)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(broker_dir / "broker.sock"))
+    (broker_dir / "broker.sock").chmod(0o666)
+    server.listen(1)
+    server.settimeout(60)
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            conn.sendall(b"hello-from-broker")
+            conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    host.set(BROKER_DIR=str(broker_dir))
+    host.job(BROKER_CALL)
+    try:
+        done = host.run()
+    finally:
+        server.close()
+        thread.join(timeout=5)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "BROKER-SAID hello-from-broker" in done.stdout
+    assert "SOCKET-KEPT" in done.stdout
+    assert (broker_dir / "broker.sock").exists()
