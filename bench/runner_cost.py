@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOST = REPO / "deploy" / "edge-runner" / "runner_host.py"
 RESULTS = REPO / "bench" / "results.md"
 SECTION = "## Edge runner: per-job environment cost"
-JOB_UID = 64123
+JOB_UID = 64124  # not the tests uid (64123): a bench next to the tests must not look like a leak
 UV = REPO / ".edgetrain" / "tools" / "uv-0.13.8" / "bin" / "uv"
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md", "src")
 
