@@ -120,8 +120,10 @@ def _link_tree(source: Path, target: Path, uid: int, gid: int) -> None:
             src = Path(top) / name
             if src.is_symlink():
                 (here / name).symlink_to(src.readlink())
-            elif name == ".lock":
-                continue  # lock files carry nothing and must be the job's to open for writing (uv)
+            elif name.startswith(".") or name == "CACHEDIR.TAG":
+                # markers and locks (.lock, .git, .gitignore) a tool opens for writing: the job's own copy
+                shutil.copyfile(src, here / name, follow_symlinks=False)
+                os.chown(here / name, uid, gid)
             elif src.is_file():
                 os.link(src, here / name, follow_symlinks=False)
 

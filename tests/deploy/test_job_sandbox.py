@@ -125,6 +125,7 @@ echo poisoned >> /cache/uv/wheel.txt 2>/dev/null && echo "EDITED-IN-PLACE"
 rm -f /cache/uv/wheel.txt && echo poisoned > /cache/uv/wheel.txt && echo "REPLACED-OWN-COPY"
 echo new > /cache/uv/new-entry.txt
 echo pid > /cache/uv/.lock && echo "LOCKED"
+echo x > /cache/uv/sdists/.git && echo "MARKED"
 """
 
 
@@ -135,6 +136,9 @@ def _seed(host: Host) -> Path:
     wheel.chmod(0o444)
     (wheel.parent / ".lock").write_text("")  # as uv leaves it
     (wheel.parent / ".lock").chmod(0o444)
+    (wheel.parent / "sdists").mkdir()
+    (wheel.parent / "sdists" / ".git").write_text("")  # uv writes these when it opens its cache
+    (wheel.parent / "sdists" / ".git").chmod(0o444)
     return wheel
 
 
@@ -146,9 +150,11 @@ def test_a_pull_request_job_cannot_poison_the_shared_cache(host: Host) -> None:
     assert "reviewed" in done.stdout  # the warm cache reached the job
     assert "EDITED-IN-PLACE" not in done.stdout
     assert "REPLACED-OWN-COPY" in done.stdout  # its own copy only
-    assert "LOCKED" in done.stdout  # a tool can still lock its cache
+    assert "LOCKED" in done.stdout  # a tool can still lock and mark its cache
+    assert "MARKED" in done.stdout
     assert wheel.read_text() == "reviewed\n"
-    assert sorted(p.name for p in wheel.parent.iterdir()) == [".lock", "wheel.txt"]
+    assert (wheel.parent / "sdists" / ".git").read_text() == ""
+    assert sorted(p.name for p in wheel.parent.iterdir()) == [".lock", "sdists", "wheel.txt"]
 
 
 def test_a_trusted_pool_job_refreshes_the_shared_cache_root_owned(host: Host) -> None:
