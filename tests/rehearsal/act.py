@@ -518,7 +518,7 @@ class Rehearsal:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rehearsal.act <workflow> <event> [--branch B]``: one rehearsal on a private stand-in."""
+    """``python -m tests.rehearsal.act <workflow> <event>``: one rehearsal on a private stand-in."""
     import argparse
     import tempfile
 
