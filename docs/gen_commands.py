@@ -90,7 +90,8 @@ def _section(name: str, parser: argparse.ArgumentParser, summary: str, depth: in
     rows = [
         a
         for a in parser._actions
-        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction) and a.help != argparse.SUPPRESS
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+        and a.help != argparse.SUPPRESS
     ]
     if rows:
         lines += ["| argument | what it does |", "|---|---|"]
@@ -121,13 +122,13 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args != ["--check"]:
-        print("usage: python docs/gen_commands.py [--check]", file=sys.stderr)
+        sys.stderr.write("usage: python docs/gen_commands.py [--check]\n")
         return 2
     text = render()
     if args == ["--check"]:
         if PAGE.exists() and PAGE.read_text() == text:
             return 0
-        print(f"{PAGE.name} is stale: run python docs/gen_commands.py", file=sys.stderr)
+        sys.stderr.write(f"{PAGE.name} is stale: run python docs/gen_commands.py\n")
         return 1
     PAGE.write_text(text)
     return 0

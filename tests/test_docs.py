@@ -33,7 +33,8 @@ PATH_EXTENSIONS = (".yaml", ".yml", ".md", ".dvc", ".lock", ".py", ".txt", ".jso
 
 def _gen_commands() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gen_commands", REPO_ROOT / "docs" / "gen_commands.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -27,7 +27,8 @@ RECORDER = """#!/usr/bin/env bash
 set -euo pipefail
 python3 - "$@" <<'PY'
 import json, os, sys
-keys = ("CI", "UV_CACHE_DIR", "npm_config_cache", "GITHUB_WORKSPACE", "GITHUB_SHA", "AZURE_STORAGE_CONNECTION_STRING")
+keys = ("CI", "UV_CACHE_DIR", "npm_config_cache", "GITHUB_WORKSPACE", "GITHUB_SHA",
+        "AZURE_STORAGE_CONNECTION_STRING")
 marker = os.path.join(os.environ["UV_CACHE_DIR"], "warm")
 record = {
     "cwd": os.getcwd(),
