@@ -107,6 +107,16 @@ def test_every_path_the_readme_names_exists() -> None:
     assert not missing, f"README.md names paths that do not exist: {missing}"
 
 
+@pytest.mark.parametrize("page", ["README.md", "docs/github.md"])
+def test_every_workflow_is_named(page: str) -> None:
+    """The layout table once listed two workflows of three: the README and the workflows page name them all."""
+    text = (REPO_ROOT / page).read_text()
+    workflows = sorted(p.name for p in (REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) >= 4
+    missing = [name for name in workflows if f"`{name}`" not in text]
+    assert not missing, f"{page} does not name {missing}"
+
+
 def test_readme_path_check_sees_a_missing_file() -> None:
     paths = readme_paths("See [the page](docs/no-such-page.md#x) and `src/edgetrain/nowhere.py`.")
     assert paths == {"docs/no-such-page.md", "src/edgetrain/nowhere.py"}
