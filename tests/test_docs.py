@@ -109,7 +109,7 @@ def test_every_path_the_readme_names_exists() -> None:
 
 @pytest.mark.parametrize("page", ["README.md", "docs/github.md"])
 def test_every_workflow_is_named(page: str) -> None:
-    """The layout table once listed two workflows of three: the README and the workflows page name them all."""
+    """The layout table once listed two workflows of three: the README and the workflows page name all."""
     text = (REPO_ROOT / page).read_text()
     workflows = sorted(p.name for p in (REPO_ROOT / ".github" / "workflows").glob("*.yml"))
     assert len(workflows) >= 4
