@@ -107,7 +107,7 @@ def test_every_path_the_readme_names_exists() -> None:
     assert not missing, f"README.md names paths that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/github.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/index.md", "docs/github.md"])
 def test_every_workflow_is_named(page: str) -> None:
     """The layout table once listed two workflows of three: the README and the workflows page name all."""
     text = (REPO_ROOT / page).read_text()
