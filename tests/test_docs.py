@@ -128,6 +128,18 @@ def test_commands_page_is_generated_from_the_parser() -> None:
     assert gen.PAGE.read_text() == gen.render(), "docs/commands.md is stale: run python docs/gen_commands.py"
 
 
+def test_commands_page_lists_every_exit_code_the_package_defines() -> None:
+    """The exit-code table is written by hand: every error class's ``exit_code = N`` in src/ is in it."""
+    defined = {
+        int(code)
+        for path in (REPO_ROOT / "src" / "edgetrain").rglob("*.py")
+        for code in re.findall(r"^\s+exit_code(?::\s*int)?\s*=\s*(\d+)\s*$", path.read_text(), re.M)
+    }
+    assert {2, 3, 12} <= defined
+    table = {int(code) for code in re.findall(r"^\| (\d+) \|", _gen_commands().HEADER, re.M)}
+    assert defined <= table, f"exit codes missing from docs/gen_commands.py HEADER: {sorted(defined - table)}"
+
+
 def test_commands_page_lists_every_subcommand_and_option() -> None:
     from edgetrain.cli import build_parser
 
