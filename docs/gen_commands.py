@@ -37,8 +37,6 @@ file, key or column, and a non-zero exit code:
 | 11 | registry: network failure (after 4 tries with backoff) |
 | 12 | release: `dvc.lock` is stale or the model's md5 differs |
 | 13 | training cluster (Dask) |
-
-Global options: `-v`/`--verbose` logs progress to stderr; `--version` prints the version.
 """
 
 
@@ -82,21 +80,26 @@ def _description(action: argparse.Action) -> str:
     return "; ".join(filter(None, [text, *extras]))
 
 
-def _section(name: str, parser: argparse.ArgumentParser, summary: str, depth: int) -> list[str]:
-    lines = [f"{'#' * depth} `{name}`", ""]
-    about = _cell(parser.description or summary)
-    if about:
-        lines += [about, ""]
+def _arguments(parser: argparse.ArgumentParser) -> list[str]:
     rows = [
         a
         for a in parser._actions
         if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
         and a.help != argparse.SUPPRESS
     ]
-    if rows:
-        lines += ["| argument | what it does |", "|---|---|"]
-        lines += [f"| {_argument(a)} | {_description(a)} |" for a in rows]
-        lines.append("")
+    if not rows:
+        return []
+    lines = ["| argument | what it does |", "|---|---|"]
+    lines += [f"| {_argument(a)} | {_description(a)} |" for a in rows]
+    return [*lines, ""]
+
+
+def _section(name: str, parser: argparse.ArgumentParser, summary: str, depth: int) -> list[str]:
+    lines = [f"{'#' * depth} `{name}`", ""]
+    about = _cell(parser.description or summary)
+    if about:
+        lines += [about, ""]
+    lines += _arguments(parser)
     sub = _subparsers(parser)
     if sub is not None:
         helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
@@ -110,8 +113,8 @@ def render() -> str:
     sub = _subparsers(parser)
     assert sub is not None
     helps = {choice.dest: choice.help or "" for choice in sub._choices_actions}
-    lines = [HEADER]
-    lines += ["| command | does |", "|---|---|"]
+    lines = [HEADER, "Options before the command, for every command:", "", *_arguments(parser)]
+    lines += ["The commands:", "", "| command | does |", "|---|---|"]
     lines += [f"| [`edgetrain {n}`](#edgetrain-{n}) | {_cell(helps.get(n, ''))} |" for n in sub.choices]
     lines.append("")
     for name, child in sub.choices.items():

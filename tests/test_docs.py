@@ -146,6 +146,8 @@ def test_commands_page_lists_every_subcommand_and_option() -> None:
     page = _gen_commands().render()
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for option in ("--verbose", "--version"):
+        assert option in page
     for name, child in sub.choices.items():
         assert f"## `edgetrain {name}`" in page
         for action in child._actions:
