@@ -230,7 +230,8 @@ def promote_caches(job: Path, seed: Path) -> None:
                 if stat.S_ISDIR(info.st_mode):
                     entry.chmod(0o755)
                 elif stat.S_ISREG(info.st_mode):
-                    entry.chmod(0o444 | stat.S_IMODE(info.st_mode) & 0o111)
+                    # root's 0644: no job can write it; a job's copy of it stays writable by that job
+                    entry.chmod(0o644 | stat.S_IMODE(info.st_mode) & 0o111)
                 elif not stat.S_ISLNK(info.st_mode):
                     entry.unlink()  # no fifos or sockets in a shared cache
         old = seed / f".{name}.old"
