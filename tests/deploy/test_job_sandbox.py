@@ -133,7 +133,7 @@ def _seed(host: Host) -> Path:
     wheel = host.seed / "uv" / "wheel.txt"
     wheel.parent.mkdir(parents=True)
     wheel.write_text("reviewed\n")
-    wheel.chmod(0o444)
+    wheel.chmod(0o644)  # as promote_caches leaves it: root's, writable by root only
     (wheel.parent / ".lock").write_text("")  # as uv leaves it
     (wheel.parent / ".lock").chmod(0o444)
     (wheel.parent / "sdists").mkdir()
