@@ -47,9 +47,9 @@ log = logging.getLogger("bench.scale")
 def build_prepared(out: Path, rows: int, params: dict) -> dict:
     """Prepared partitions for ``rows`` generated rows, one chunk of CHUNK_ROWS at a time."""
     from edgetrain.config.params import Params
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.data.sample import generate_frame, to_csv_bytes
     from edgetrain.pipeline.dataset import split_path
-    from edgetrain.pipeline.io import write_json_atomic
     from edgetrain.pipeline.prepare import prepare
 
     model = Params.model_validate(params)

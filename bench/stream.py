@@ -43,9 +43,9 @@ def baseline(stage: str, params_path: str, source: str, out: str) -> None:
         return
     import xgboost as xgb
 
+    from edgetrain.contract.atomic import read_json, write_json_atomic
     from edgetrain.pipeline import evaluate
     from edgetrain.pipeline.dataset import load_split
-    from edgetrain.pipeline.io import read_json, write_json_atomic
 
     model, test = Path(source).parent / "model", Path(source)
     metadata = read_json(model / "metadata.json")

@@ -10,6 +10,7 @@ import yaml
 from tests.pipeline.conftest import params_dict
 
 from edgetrain.config.params import load_params
+from edgetrain.contract.dvcfiles import read_data_version
 from edgetrain.pipeline import prepare as prepare_mod
 from edgetrain.pipeline.drops import read_drops
 
@@ -34,7 +35,7 @@ def in_memory(project, out: Path) -> dict:
     params = load_params(project.params)
     names, frame = read_drops(project.data, params.data, params.task)
     prepared = prepare_mod.prepare(
-        frame, params, drops=names, data_version=prepare_mod.read_data_version(project.root / "data.dvc")
+        frame, params, drops=names, data_version=read_data_version(project.root / "data.dvc")
     )
     prepare_mod.write_prepared(prepared, out, params.partition_rows)
     return prepared.manifest

@@ -29,16 +29,17 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params, load_params
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import read_json, staged_outputs, write_json_atomic
 from edgetrain.errors import DataError
 from edgetrain.pipeline.dataset import encode_labels, load_split, partition_files
-from edgetrain.pipeline.io import read_json, staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path("artifacts/model")
-DEFAULT_TEST = Path("artifacts/prepared/test.parquet")
-DEFAULT_METRICS = Path("artifacts/metrics.json")
-DEFAULT_PLOTS_DIR = Path("artifacts/plots")
+DEFAULT_MODEL_DIR = Path(layout.MODEL_DIR)
+DEFAULT_TEST = Path(layout.TEST_SPLIT)
+DEFAULT_METRICS = Path(layout.METRICS)
+DEFAULT_PLOTS_DIR = Path(layout.PLOTS)
 MAX_CURVE_POINTS = 201
 BINS = 10  # deciles of the prediction (residuals) and of the regression target (confusion)
 DIGITS = 6
@@ -280,7 +281,7 @@ def evaluate(
 
 
 def run(
-    params: Params | Path | str = "params.yaml",
+    params: Params | Path | str = Path(layout.PARAMS),
     model_dir: Path | str = DEFAULT_MODEL_DIR,
     test_path: Path | str = DEFAULT_TEST,
     metrics_path: Path | str = DEFAULT_METRICS,
@@ -293,7 +294,7 @@ def run(
         params = load_params(params)
     model_dir = Path(model_dir)
     try:
-        metadata = read_json(model_dir / "metadata.json")
+        metadata = read_json(model_dir / layout.METADATA_NAME)
     except FileNotFoundError:
         raise DataError(f"{model_dir / 'metadata.json'}: not found (run `edgetrain train` first)") from None
     if metadata.get("task") != params.task:

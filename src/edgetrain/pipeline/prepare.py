@@ -20,22 +20,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from edgetrain.config.params import Params, load_params
-from edgetrain.data.version import data_version
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import staged_outputs, write_json_atomic
 from edgetrain.errors import DataError
 from edgetrain.pipeline.dataset import split_path, write_partitions
 from edgetrain.pipeline.drops import list_drops
-from edgetrain.pipeline.io import staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "edgetrain-prepared/1"
 SPLITS = ("train", "valid", "test")
-DEFAULT_DATA_DIR = Path("data")
-DEFAULT_DATA_DVC = Path("data.dvc")
-DEFAULT_OUT_DIR = Path("artifacts/prepared")
+DEFAULT_DATA_DIR = Path(layout.DATA)
+DEFAULT_DATA_DVC = Path(layout.DATA_DVC)
+DEFAULT_OUT_DIR = Path(layout.PREPARED)
 
 
 @dataclass(frozen=True)
@@ -81,19 +80,6 @@ def splits_from_hashes(hashes: np.ndarray, valid_fraction: float, test_fraction:
     split[uniform < test_fraction + valid_fraction] = 1
     split[uniform < test_fraction] = 2
     return split
-
-
-def read_data_version(path: Path | str) -> dict[str, str] | None:
-    """``{"md5", "source"}`` from a ``data.dvc`` import file, or ``None`` when there is no such file."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        raise DataError(f"{path}: not a DVC file with outs[0].md5") from None
-    md5, source = data_version(doc, str(path))
-    return {"md5": md5, "source": source}
 
 
 def check_labels(labels: list[Any], params: Params) -> None:
@@ -155,7 +141,7 @@ def prepare(
     params: Params,
     *,
     drops: list[str] | None = None,
-    data_version: dict[str, str] | None = None,
+    data_version: dict[str, str | None] | None = None,
 ) -> Prepared:
     """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target)."""
     target = params.data.target
@@ -209,7 +195,7 @@ def manifest_for(
     rows: dict[str, int],
     duplicates: int,
     drops: list[str] | None,
-    data_version: dict[str, str] | None,
+    data_version: dict[str, str | None] | None,
 ) -> dict[str, Any]:
     """The manifest (``manifest.json``) of a prepared data set."""
     return {
@@ -239,7 +225,7 @@ def write_prepared(prepared: Prepared, out_dir: Path | str, partition_rows: int 
 
 
 def run(
-    params: Params | Path | str = "params.yaml",
+    params: Params | Path | str = Path(layout.PARAMS),
     data_dir: Path | str = DEFAULT_DATA_DIR,
     data_dvc: Path | str = DEFAULT_DATA_DVC,
     out_dir: Path | str = DEFAULT_OUT_DIR,

@@ -25,11 +25,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from edgetrain.config.params import Params
+from edgetrain.contract.atomic import staged_outputs, write_json_atomic
+from edgetrain.contract.dvcfiles import read_data_version
 from edgetrain.errors import DataError
 from edgetrain.pipeline import prepare as core
 from edgetrain.pipeline.dataset import partition_files, split_path
 from edgetrain.pipeline.drops import read_drop
-from edgetrain.pipeline.io import staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def _typed(raw: Path, out: Path, features: list[dict[str, Any]]) -> None:
 def write_streamed(paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str) -> dict:
     """Prepare the drops ``paths`` into ``out_dir`` (all or nothing); return the manifest."""
     dtypes = common_dtypes(paths, params)  # every drop is valid before anything is written
-    data_version = core.read_data_version(data_dvc)
+    data_version = read_data_version(data_dvc)
     with (
         staged_outputs(out_dir, replace_dir=True) as staging,
         tempfile.TemporaryDirectory(prefix=".prepare-raw-", dir=staging.parent) as tmp,

@@ -24,10 +24,11 @@ import pandas as pd
 
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, ComputeConfig, load_compute_config
 from edgetrain.config.params import Params, load_params
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import read_json, staged_outputs, write_json_atomic
 from edgetrain.errors import ConfigError, DataError
 from edgetrain.pipeline.dataset import encode_labels, load_split, split_path
 from edgetrain.pipeline.engines.fitted import Fitted
-from edgetrain.pipeline.io import read_json, staged_outputs, write_json_atomic
 
 if TYPE_CHECKING:
     import xgboost
@@ -35,12 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "edgetrain-model/1"
-MODEL_FILE = "model.ubj"
-METADATA_FILE = "metadata.json"
+MODEL_FILE = layout.MODEL_NAME
+METADATA_FILE = layout.METADATA_NAME
 #: How the model was trained (engine, workers): environment, kept out of metadata.json (see dvc.yaml).
-RUN_INFO_FILE = "run.json"
-DEFAULT_PREPARED_DIR = Path("artifacts/prepared")
-DEFAULT_MODEL_DIR = Path("artifacts/model")
+RUN_INFO_FILE = layout.RUN_INFO_NAME
+DEFAULT_PREPARED_DIR = Path(layout.PREPARED)
+DEFAULT_MODEL_DIR = Path(layout.MODEL_DIR)
 EVAL_METRIC = {"binary": "logloss", "multiclass": "mlogloss", "regression": "rmse"}
 _NO_GPU_HINTS = ("No visible GPU", "Device is changed", "couldn't find any available GPU")
 
@@ -216,7 +217,7 @@ def load_manifest(prepared_dir: Path | str, params: Params) -> dict[str, Any]:
 
 
 def run(
-    params: Params | Path | str = "params.yaml",
+    params: Params | Path | str = Path(layout.PARAMS),
     prepared_dir: Path | str = DEFAULT_PREPARED_DIR,
     model_dir: Path | str = DEFAULT_MODEL_DIR,
     edge_config: Path | str = DEFAULT_EDGE_CONFIG,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from edgetrain.config.edge import AzureMLConfig
+from edgetrain.contract import layout
 from edgetrain.errors import ConfigError, EdgetrainError
 from edgetrain.registry.base import Candidate, ModelVersion, Registry, version_key
 from edgetrain.registry.errors import (
@@ -247,7 +248,7 @@ class AzureMLRegistry(Registry):
                 self.client.models.download(self.model_name, version.version, download_path=str(dest))
 
         self._call(f"download {self.model_name} version {version.version}", download)
-        found = sorted(p.parent for p in dest.rglob("metadata.json"))
+        found = sorted(p.parent for p in dest.rglob(layout.METADATA_NAME))
         if not found:
             raise RegistryError(f"{self.model_name} version {version.version}: no metadata.json downloaded")
         return found[0]

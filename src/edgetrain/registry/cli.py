@@ -153,7 +153,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _score_production(args: argparse.Namespace) -> int:
-    from edgetrain.pipeline.io import write_json_atomic
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.registry.service import repo_root, score_production
 
     registry = None if args.source is not None else open_registry(args)[0]
