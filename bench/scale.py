@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.pipeline.reference
 import train_and_pull as tp
 
 WORK = tp.WORK / "scale"
@@ -46,11 +47,12 @@ log = logging.getLogger("bench.scale")
 
 def build_prepared(out: Path, rows: int, params: dict) -> dict:
     """Prepared partitions for ``rows`` generated rows, one chunk of CHUNK_ROWS at a time."""
+    from tests.pipeline.reference import prepare
+
     from edgetrain.config.params import Params
     from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.data.sample import generate_frame, to_csv_bytes
     from edgetrain.pipeline.dataset import split_path
-    from edgetrain.pipeline.prepare import prepare
 
     model = Params.model_validate(params)
     columns = [*model.data.features, model.data.target]

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.pipeline.reference
 import train_and_pull as tp
 from scale import write_section
 
@@ -34,12 +35,13 @@ def baseline(stage: str, params_path: str, source: str, out: str) -> None:
 
     params = load_params(params_path)
     if stage == "prepare":  # imports only what the stage imports, so RSS compares like with like
-        from edgetrain.pipeline import prepare
-        from edgetrain.pipeline.drops import read_drops
+        from tests.pipeline import reference
+
+        from edgetrain.data.drops import read_drops
 
         names, frame = read_drops(source, params.data, params.task)
-        prepared = prepare.prepare(frame, params, drops=names, data_version=None)
-        prepare.write_prepared(prepared, out, params.partition_rows)
+        prepared = reference.prepare(frame, params, drops=names, data_version=None)
+        reference.write_prepared(prepared, out, params.partition_rows)
         return
     import xgboost as xgb
 

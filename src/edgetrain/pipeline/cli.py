@@ -32,8 +32,8 @@ def _validated(handler: Handler) -> Handler:
 def _prepare(args: argparse.Namespace) -> int:
     from edgetrain.pipeline import prepare
 
-    result = prepare.run(args.params, args.data, args.data_dvc, args.out)
-    rows = result.manifest["rows"]
+    manifest = prepare.run(args.params, args.data, args.data_dvc, args.out)
+    rows = manifest["rows"]
     print(f"prepared {rows['train']} train / {rows['valid']} valid / {rows['test']} test rows -> {args.out}")
     return 0
 

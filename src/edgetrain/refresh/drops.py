@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
 from edgetrain.contract.hashing import file_md5
+from edgetrain.data.drops import read_drop
 from edgetrain.errors import DataError
-from edgetrain.pipeline.drops import read_drop
 from edgetrain.storage.connection import blob_service, storage_errors
 
 log = logging.getLogger(__name__)

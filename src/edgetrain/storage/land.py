@@ -74,7 +74,7 @@ def ensure_container(container: Any) -> None:
 
 def validate(paths: Sequence[Path], params: Params) -> int:
     """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded."""
-    from edgetrain.pipeline.drops import read_drop
+    from edgetrain.data.drops import read_drop
 
     if not paths:
         raise DataError("no files to land")

@@ -26,7 +26,7 @@ from edgetrain.config.edge import ComputeConfig
 from edgetrain.config.params import Params
 from edgetrain.errors import ComputeError, DataError, EdgetrainError
 from edgetrain.pipeline.dataset import encode_labels, load_split, partition_files, split_path
-from edgetrain.pipeline.engines.fitted import Fitted
+from edgetrain.pipeline.engines.common import Fitted, cut_at_best
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,6 @@ def fit(
     ``xgboost.dask`` would wait for a dead worker's allreduce until the collective timeout, so the
     training runs in a helper thread while this one watches the scheduler's worker list.
     """
-    from edgetrain.pipeline.train import cut_at_best
-
     client = connect(compute)
     outcome: dict[str, Any] = {}
 
