@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from edgetrain.config.edge import load_edge_config
 from edgetrain.config.params import load_params
@@ -109,10 +110,11 @@ def check_connection_string(ctx: Context) -> Iterator[Result]:
     yield Result(name, True, f"present (from {source}; value not shown)")
 
 
-def _dvc_config(repo: Path) -> dict:
+def _dvc_config(repo: Path) -> dict[str, Any]:
     from dvc.config import Config
 
-    return Config(dvc_dir=str(repo / ".dvc"), validate=False)
+    config: dict[str, Any] = Config(dvc_dir=str(repo / ".dvc"), validate=False)  # a dict subclass
+    return config
 
 
 def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
@@ -179,7 +181,7 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
         )
 
 
-def _runs_on(job: dict) -> list[str] | None:
+def _runs_on(job: dict[str, Any]) -> list[str] | None:
     value = job.get("runs-on")
     if isinstance(value, str):
         value = [value]

@@ -29,11 +29,13 @@ PIN_PROBE = (
 
 
 def _sdk_knows(version: str) -> None:
-    """Let this process's azure-storage-blob send ``version`` (the start-up pin may have trimmed it)."""
+    """Let this process's azure-storage-blob send ``version`` when asked to (the start-up pin may have
+    trimmed it); the default version stays the last one in the SDK's list, as the pin left it."""
     import azure.storage.blob._serialize as serialize
 
-    if version not in serialize._SUPPORTED_API_VERSIONS:
-        api_pin.pin_now(version)
+    supported: list[str] = serialize._SUPPORTED_API_VERSIONS
+    if version not in supported:
+        supported.insert(0, version)
 
 
 def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> tuple[str, str]:
@@ -51,13 +53,14 @@ def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> t
     except ResourceNotFoundError:
         return "missing", f"container {container!r} not found"
     except ClientAuthenticationError as exc:
-        return "auth", f"credentials refused ({exc.error_code or 403})"
+        return "auth", f"credentials refused ({getattr(exc, 'error_code', None) or 403})"
     except ServiceRequestError as exc:
         return "unreachable", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     except HttpResponseError as exc:
-        if exc.error_code == "InvalidHeaderValue":
+        code = getattr(exc, "error_code", None)
+        if code == "InvalidHeaderValue":
             return "version", f"rejected x-ms-version {version}"
-        return "other", f"HTTP {exc.status_code} {exc.error_code or ''}".strip()
+        return "other", f"HTTP {exc.status_code} {code or ''}".strip()
     return "ok", f"container {container!r} exists"
 
 

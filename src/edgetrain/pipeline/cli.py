@@ -55,7 +55,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``prepare``, ``train`` and ``evaluate`` subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path(layout.PARAMS), help="default: %(default)s")

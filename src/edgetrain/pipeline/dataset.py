@@ -77,7 +77,7 @@ def load_split(
 def encode_labels(labels: pd.Series, classes: list[Any] | None, source: str = "") -> np.ndarray:
     """Class indices (float32, as XGBoost wants them) for ``classes``; raw float values for regression."""
     if classes is None:
-        return labels.to_numpy(dtype=np.float32)
+        return np.asarray(labels, dtype=np.float32)
     codes = pd.Index(classes).get_indexer(labels)  # -1 for a label not in classes
     if (codes < 0).any():
         value = labels[codes < 0].iloc[0]
@@ -85,4 +85,4 @@ def encode_labels(labels: pd.Series, classes: list[Any] | None, source: str = ""
         raise DataError(
             f"{where}unseen label {value!r} in target column {labels.name!r} (classes: {classes})"
         )
-    return codes.astype(np.float32)
+    return np.asarray(codes, dtype=np.float32)

@@ -90,7 +90,9 @@ def finite_metrics(scores: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float) -> tuple[dict, dict]:
+def binary_report(
+    y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and plots for P(class index 1) = ``p`` against class indices ``y``."""
     from sklearn import metrics as m
 
@@ -147,7 +149,9 @@ def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float
     return _r(np.mean([m.roc_auc_score(y == k, proba[:, k]) for k in present]))
 
 
-def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> tuple[dict, dict]:
+def multiclass_report(
+    y: np.ndarray, proba: np.ndarray, classes: list[Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics (macro / one-vs-rest) and confusion counts for per-class probabilities ``proba``."""
     from sklearn import metrics as m
 
@@ -170,7 +174,7 @@ def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> t
     return scores, plots | curves(onehot.ravel(), proba.ravel())
 
 
-def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict, dict]:
+def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
     """RMSE, MAE, R2; residuals per decile of the prediction; counts of actual vs predicted deciles."""
     from sklearn import metrics as m
 
@@ -222,7 +226,7 @@ def predict(booster: Any, x: pd.DataFrame, objective: str) -> np.ndarray:
     """Model output as probabilities (classifiers) or values (regression), float64."""
     import xgboost as xgb
 
-    out = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
+    out: np.ndarray = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
     if objective == "binary:logitraw":
         out = 1.0 / (1.0 + np.exp(-out))
     return out

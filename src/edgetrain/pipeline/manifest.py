@@ -83,6 +83,8 @@ def load_manifest(prepared_dir: Path | str, params: Params) -> dict[str, Any]:
         raise DataError(f"{path}: not found (run `edgetrain prepare` first)") from None
     except ValueError as exc:
         raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: not a JSON object (run `edgetrain prepare` again)")
     if manifest.get("task") != params.task:
         raise DataError(
             f"{path}: prepared for task {manifest.get('task')!r} but params say {params.task!r} "

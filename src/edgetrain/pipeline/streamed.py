@@ -105,10 +105,13 @@ def contains(sorted_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     if not len(sorted_hashes):
         return np.zeros(len(hashes), dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
-    return sorted_hashes[pos] == hashes
+    found: np.ndarray = sorted_hashes[pos] == hashes
+    return found
 
 
-def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dict) -> Gathered:
+def _pass_two(
+    paths: list[Path], params: Params, dtypes: pd.Series, writers: dict[str, SplitWriter]
+) -> Gathered:
     target = params.data.target
     gathered = Gathered(params)
     seen = np.empty(0, dtype=np.uint64)
@@ -195,7 +198,9 @@ def _typed(raw: Path, out: Path, features: list[dict[str, Any]]) -> None:
                 log.warning("%s: %d value(s) of %r not seen in train become missing", name, count, column)
 
 
-def write_streamed(paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str) -> dict:
+def write_streamed(
+    paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str
+) -> dict[str, Any]:
     """Prepare the drops ``paths`` into ``out_dir`` (all or nothing); return the manifest."""
     dtypes = common_dtypes(paths, params)  # every drop is valid before anything is written
     data_version = read_data_version(data_dvc)

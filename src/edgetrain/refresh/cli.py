@@ -22,7 +22,7 @@ DEFAULT_BASELINE = Path(layout.REFRESH_BASELINE)
 DEFAULT_DATA_DIR = Path(layout.DATA)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("refresh", help="validate new raw drops and report what a refresh changes")
     sub = parser.add_subparsers(dest="refresh_command", metavar="ACTION", required=True)
     check = sub.add_parser("check", help="validate new drops in the raw container; write the before-summary")

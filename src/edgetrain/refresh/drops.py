@@ -33,7 +33,7 @@ class NewDrop:
     replaces: bool  # True when data/ has a file of this name with other content
 
 
-def _same_bytes(local: Path, size: int, content_md5: bytes | None) -> bool | None:
+def _same_bytes(local: Path, size: int, content_md5: bytes | bytearray | None) -> bool | None:
     """True/False when the blob's properties settle it; None when the content must be compared."""
     if not local.is_file():
         return False

@@ -25,6 +25,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -123,7 +124,7 @@ def _to_version(model: Any) -> ModelVersion:
         properties={str(k): str(v) for k, v in (model.properties or {}).items()},
         description=model.description or "",
         location=str(model.path or model.id or ""),
-        created=created.isoformat(timespec="seconds") if hasattr(created, "isoformat") else created,
+        created=created.isoformat(timespec="seconds") if isinstance(created, datetime) else created,
     )
 
 
@@ -131,7 +132,8 @@ class AzureMLRegistry(Registry):
     backend = "azureml"
     #: Extra ``MLClient`` keywords for every instance (e.g. a custom ``cloud``/``cloud_metadata``).
     client_kwargs: ClassVar[dict[str, Any]] = {}
-    attempts: ClassVar[int] = 4
+    #: Tries per call (an instance may lower it: doctor's one-shot check).
+    attempts: int = 4
     backoff_s: ClassVar[float] = 1.0
 
     def __init__(

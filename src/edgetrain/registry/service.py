@@ -216,7 +216,7 @@ def register(
 
 def score_production(
     registry: Registry | None, repo: Path, *, ref: str = "HEAD", source: Path | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes.
 
     Production comes from ``registry``, or with ``source`` from a folder ``models fetch-production`` wrote

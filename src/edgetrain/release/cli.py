@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     release = subparsers.add_parser("release", help="checks a release runs before shipping")
     sub = release.add_subparsers(dest="release_command", metavar="ACTION", required=True)
     ver = sub.add_parser(

@@ -23,7 +23,7 @@ COMMITTED_PREFIXES = (str(layout.DVC_LOCK), str(layout.METRICS), layout.PLOTS.ch
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser("report", help="pull-request report from the edge runner's hand-off")
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     com = sub.add_parser("comment", help="check the hand-off and render the sticky comment")

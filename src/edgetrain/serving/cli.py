@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 DEFAULT_CONTEXT = Path("build/scoring")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pkg = subparsers.add_parser(
         "package",
         help="turn the trained model into a container build context",
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     example.set_defaults(handler=_score_example)
 
 
-def _register_image(subparsers: argparse._SubParsersAction) -> None:
+def _register_image(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     image = subparsers.add_parser(
         "image",
         help="build the scoring image from the package context and push it (buildah, skopeo)",

@@ -16,7 +16,7 @@ DEFAULT_DAYS = 5
 DEFAULT_SEED = 2020
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("storage", help="the embedded Stack Hub stand-in and sample data")
     parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="edge config (%(default)s)")
     sub = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)

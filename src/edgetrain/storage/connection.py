@@ -127,7 +127,7 @@ def storage_errors(cfg: StorageConfig) -> Iterator[None]:
     except ServiceRequestError as exc:
         raise StorageError(f"storage unreachable at {cfg.blob_url}: {_first_line(exc)}") from None
     except HttpResponseError as exc:
-        if exc.error_code == "InvalidHeaderValue":
+        if getattr(exc, "error_code", None) == "InvalidHeaderValue":
             raise StorageError(
                 f"storage at {cfg.blob_url} rejected API version {api_version(cfg)} (x-ms-version, from "
                 f"{_version_source(cfg)}): use what your Stack Hub build speaks "

@@ -55,7 +55,7 @@ def put_blob(container: Any, name: str, source: bytes | Path) -> Landed:
             return Landed(name, size, uploaded=False)
     except ResourceNotFoundError:
         pass
-    settings = ContentSettings(content_type="text/csv", content_md5=digest)
+    settings = ContentSettings(content_type="text/csv", content_md5=bytearray(digest))
     with contextlib.ExitStack() as stack:
         data = source if isinstance(source, bytes) else stack.enter_context(source.open("rb"))
         blob.upload_blob(

@@ -83,7 +83,9 @@ def connect(compute: ComputeConfig) -> Any:
     return client
 
 
-def _frame(client: Any, files: list[Path], workers: list[str], manifest: dict, args: tuple) -> Any:
+def _frame(
+    client: Any, files: list[Path], workers: list[str], manifest: dict[str, Any], args: tuple[Any, ...]
+) -> Any:
     import dask.dataframe as dd
     from distributed import wait
 
@@ -108,7 +110,9 @@ def _frame(client: Any, files: list[Path], workers: list[str], manifest: dict, a
     return dd.from_delayed(futures, meta=empty_frame(manifest["features"]), verify_meta=False)
 
 
-def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: tuple) -> tuple[Any, int]:
+def _train(
+    client: Any, params: Params, xgb_params: dict[str, Any], manifest: dict[str, Any], args: tuple[Any, ...]
+) -> tuple[Any, int]:
     from xgboost import dask as dxgb
     from xgboost.collective import Config
 
@@ -138,7 +142,11 @@ def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: 
 
 
 def fit(
-    params: Params, prepared_dir: Path, manifest: dict[str, Any], compute: ComputeConfig, xgb_params: dict
+    params: Params,
+    prepared_dir: Path,
+    manifest: dict[str, Any],
+    compute: ComputeConfig,
+    xgb_params: dict[str, Any],
 ) -> Fitted:
     """Train on the cluster; ComputeError with one line when a worker is lost or the cluster fails.
 

@@ -34,6 +34,8 @@ def fit(
     """Train in memory with early stopping on the valid split; the booster is cut at its best iteration."""
     check_device(params.train.device)
     nthread = params.train.nthread or None
+    dtrain: xgb.DMatrix
+    dvalid: xgb.DMatrix
     if params.train.tree_method == "hist":
         dtrain = xgb.QuantileDMatrix(x_train, label=y_train, enable_categorical=True, nthread=nthread)
         dvalid = xgb.QuantileDMatrix(
