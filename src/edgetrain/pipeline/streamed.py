@@ -137,7 +137,7 @@ def _pass_two(
 
 
 def _check(gathered: Gathered, counts: dict[str, int], params: Params) -> list[Any] | None:
-    """The in-memory core's checks, in its order, on what pass 2 gathered."""
+    """The in-memory reference's checks, in its order, on what pass 2 gathered."""
     if gathered.duplicates:
         log.info("dropped %d exact duplicate row(s)", gathered.duplicates)
     check_labels(list(gathered.labels), params)
