@@ -60,7 +60,7 @@ def _walk(rng: np.random.Generator, rows: int, sd: float) -> np.ndarray:
     Unlike a plain cumulative sum rescaled to the sample, its texture does not depend on ``rows``:
     a million-row set drifts like ten thousand-row days laid end to end.
     """
-    from scipy.signal import lfilter
+    from scipy.signal import lfilter  # noqa: PLC0415 - scipy loads only to generate sample data
 
     phi = 1.0 - 1.0 / WALK_ROWS
     shocks = rng.standard_normal(rows) * sd * np.sqrt(1.0 - phi * phi)

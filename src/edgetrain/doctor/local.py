@@ -111,7 +111,7 @@ def check_connection_string(ctx: Context) -> Iterator[Result]:
 
 
 def _dvc_config(repo: Path) -> dict[str, Any]:
-    from dvc.config import Config
+    from dvc.config import Config  # noqa: PLC0415 - dvc is heavy; loaded only to read the DVC config
 
     config: dict[str, Any] = Config(dvc_dir=str(repo / ".dvc"), validate=False)  # a dict subclass
     return config

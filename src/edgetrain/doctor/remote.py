@@ -12,6 +12,8 @@ from pathlib import Path
 from edgetrain.config.edge import STACK_HUB_API_VERSIONS, StorageConfig
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
+from edgetrain.registry.azureml import AzureMLRegistry
+from edgetrain.registry.errors import RegistryAuthError
 from edgetrain.storage import api_pin
 from edgetrain.storage.connection import blob_service, is_standin
 
@@ -31,7 +33,7 @@ PIN_PROBE = (
 def _sdk_knows(version: str) -> None:
     """Let this process's azure-storage-blob send ``version`` when asked to (the start-up pin may have
     trimmed it); the default version stays the last one in the SDK's list, as the pin left it."""
-    import azure.storage.blob._serialize as serialize
+    import azure.storage.blob._serialize as serialize  # noqa: PLC0415 - azure SDK loads only to probe
 
     supported: list[str] = serialize._SUPPORTED_API_VERSIONS
     if version not in supported:
@@ -40,7 +42,7 @@ def _sdk_knows(version: str) -> None:
 
 def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> tuple[str, str]:
     """One real request (container properties) with ``version``: ``(outcome, one-line detail)``."""
-    from azure.core.exceptions import (
+    from azure.core.exceptions import (  # noqa: PLC0415 - azure SDK loads only when a service is called
         ClientAuthenticationError,
         HttpResponseError,
         ResourceNotFoundError,
@@ -198,9 +200,6 @@ def check_azureml(ctx: Context) -> Iterator[Result]:
     if ctx.edge_runner:
         yield Result(name, True, "not checked on the edge runner: it holds no Azure credentials by design")
         return
-    from edgetrain.registry.azureml import AzureMLRegistry
-    from edgetrain.registry.errors import RegistryAuthError
-
     cfg = ctx.edge.azureml
     try:
         registry = AzureMLRegistry(

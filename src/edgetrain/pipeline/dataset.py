@@ -50,8 +50,8 @@ def load_split(
     path: Path | str, features: list[dict[str, Any]], target: str
 ) -> tuple[pd.DataFrame, pd.Series]:
     """``(X, y)`` from a prepared split or one partition; ``features`` is the manifest/metadata schema."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when a split is read
+    import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when a split is read
 
     path = Path(path)
     names = [f["name"] for f in features]

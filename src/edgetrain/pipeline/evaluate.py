@@ -62,7 +62,7 @@ def _curve(columns: dict[str, np.ndarray]) -> list[dict[str, float]]:
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, classes: list[Any]) -> list[dict[str, Any]]:
-    from sklearn.metrics import confusion_matrix
+    from sklearn.metrics import confusion_matrix  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     counts = confusion_matrix(y, predicted, labels=list(range(len(classes))))
     return [
@@ -94,7 +94,7 @@ def binary_report(
     y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and plots for P(class index 1) = ``p`` against class indices ``y``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     predicted = (p >= threshold).astype(np.int64)
     scores: dict[str, Any] = {
@@ -122,7 +122,7 @@ def binary_report(
 
 def curves(y: np.ndarray, score: np.ndarray) -> dict[str, list[dict[str, float]]]:
     """ROC and precision-recall curves (at most MAX_CURVE_POINTS each) for 0/1 labels ``y``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     fpr, tpr, roc_thr = m.roc_curve(y, score)
     precision, recall, pr_thr = m.precision_recall_curve(y, score)
@@ -136,7 +136,7 @@ def curves(y: np.ndarray, score: np.ndarray) -> dict[str, list[dict[str, float]]
 
 def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
     """Mean one-vs-rest AUC over the classes that have positives and negatives in ``y`` (else ``None``)."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     present = [k for k in range(len(classes)) if 0 < int((y == k).sum()) < len(y)]
     absent = [classes[k] for k in range(len(classes)) if k not in present]
@@ -153,7 +153,7 @@ def multiclass_report(
     y: np.ndarray, proba: np.ndarray, classes: list[Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics (macro / one-vs-rest) and confusion counts for per-class probabilities ``proba``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     labels = list(range(len(classes)))
     proba = proba / proba.sum(axis=1, keepdims=True)
@@ -176,7 +176,7 @@ def multiclass_report(
 
 def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
     """RMSE, MAE, R2; residuals per decile of the prediction; counts of actual vs predicted deciles."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     scores = {
         "rmse": _r(np.sqrt(m.mean_squared_error(y, pred))),
@@ -224,7 +224,7 @@ def importance(booster: Any, features: list[str]) -> list[dict[str, Any]]:
 
 def predict(booster: Any, x: pd.DataFrame, objective: str) -> np.ndarray:
     """Model output as probabilities (classifiers) or values (regression), float64."""
-    import xgboost as xgb
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
     out: np.ndarray = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
     if objective == "binary:logitraw":
@@ -292,7 +292,7 @@ def run(
     plots_dir: Path | str = DEFAULT_PLOTS_DIR,
 ) -> dict[str, Any]:
     """Evaluate the trained model on the test split and write metrics and plots; returns the metrics."""
-    import xgboost as xgb
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
     if not isinstance(params, Params):
         params = load_params(params)

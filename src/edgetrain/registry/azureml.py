@@ -52,7 +52,7 @@ _PLACEHOLDER_SUB = re.compile(r"^0{8}-0{4}-0{4}-0{4}-0{12}$")
 
 def default_credential() -> Any:
     """OIDC / Azure CLI / workload identity only: no client secret, no browser, no managed identity probe."""
-    from azure.identity import DefaultAzureCredential
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     return DefaultAzureCredential(
         exclude_environment_credential=True,  # would read AZURE_CLIENT_SECRET
@@ -72,14 +72,14 @@ def _first_line(exc: BaseException) -> str:
 
 def translate(exc: Exception, what: str, where: str) -> EdgetrainError | None:
     """Map an azure-core / azure-identity / azure-ai-ml exception to one of ours (None: not ours)."""
-    from azure.core.exceptions import (
+    from azure.core.exceptions import (  # noqa: PLC0415 - azure SDK loads only when a service is called
         ClientAuthenticationError,
         HttpResponseError,
         ResourceNotFoundError,
         ServiceRequestError,
         ServiceResponseError,
     )
-    from azure.identity import CredentialUnavailableError
+    from azure.identity import CredentialUnavailableError  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     if isinstance(exc, CredentialUnavailableError):
         return RegistryAuthError(
@@ -108,7 +108,7 @@ def translate(exc: Exception, what: str, where: str) -> EdgetrainError | None:
 
 
 def _retryable(exc: Exception) -> bool:
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError):
         return True
@@ -160,7 +160,7 @@ class AzureMLRegistry(Registry):
 
     @cached_property
     def client(self) -> Any:
-        from azure.ai.ml import MLClient
+        from azure.ai.ml import MLClient  # noqa: PLC0415 - azure-ai-ml takes seconds to import: only when used
 
         # The SDK logs each failed call (telemetry, identity chain) at WARNING/ERROR; we report one line.
         verbose = logging.getLogger().isEnabledFor(logging.INFO)
@@ -212,7 +212,7 @@ class AzureMLRegistry(Registry):
         return sorted((_to_version(m) for m in models), key=version_key)
 
     def create(self, candidate: Candidate) -> tuple[ModelVersion, bool]:
-        from azure.ai.ml.entities import Model
+        from azure.ai.ml.entities import Model  # noqa: PLC0415 - azure-ai-ml takes seconds to import: only when used
 
         versions = self.list_versions()
         for found in versions:

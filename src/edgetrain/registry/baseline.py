@@ -25,8 +25,10 @@ from typing import Any
 
 from edgetrain.config.params import Params
 from edgetrain.contract import dvcfiles, layout
+from edgetrain.contract.atomic import read_json
 from edgetrain.contract.hashing import path_md5
 from edgetrain.errors import DataError, IntegrityError
+from edgetrain.pipeline.evaluate import report, score_partitions
 from edgetrain.registry.base import MODEL_MD5_TAG, ModelVersion, Registry
 from edgetrain.registry.errors import RegistryError
 
@@ -93,10 +95,7 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
 
     Raises :class:`DataError` when the model cannot be scored there (other task, columns or classes).
     """
-    import xgboost as xgb
-
-    from edgetrain.contract.atomic import read_json
-    from edgetrain.pipeline.evaluate import report, score_partitions
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
     metadata = read_json(folder / layout.METADATA_NAME)
     if metadata.get("task") != params.task:
@@ -162,8 +161,6 @@ def from_handoff(
     path: Path, *, commit: str, test_split_md5: str, production: ModelVersion | None, metric: str
 ) -> Baseline | None:
     """Read a hand-off and refuse it unless it is about this commit, this split and today's production."""
-    from edgetrain.contract.atomic import read_json
-
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:

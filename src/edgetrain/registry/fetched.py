@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetrain.contract import layout
+from edgetrain.contract.atomic import read_json, write_json_atomic
 from edgetrain.contract.hashing import file_md5
 from edgetrain.errors import ConfigError, IntegrityError
 from edgetrain.registry.base import MODEL_MD5_TAG, PRODUCTION, STAGE_TAG, ModelVersion, Registry
@@ -66,8 +67,6 @@ def fetch_production(registry: Registry, out: Path) -> dict[str, Any]:
                 model_md5=found,
                 metadata_md5=file_md5(staged / METADATA),
             )
-        from edgetrain.contract.atomic import write_json_atomic
-
         write_json_atomic(staged / RECORD, record)
         if out.exists():
             out.rmdir()
@@ -76,8 +75,6 @@ def fetch_production(registry: Registry, out: Path) -> dict[str, Any]:
 
 
 def _metadata(path: Path) -> Mapping[str, Any]:
-    from edgetrain.contract.atomic import read_json
-
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from edgetrain.config.params import Params
@@ -215,8 +216,6 @@ def training_engine(run_info: Mapping[str, Any] | None) -> str:
     """Where the model was trained, from the committed ``artifacts/model/run.json`` the train stage writes:
     ``xgboost <version> local, 1 worker`` / ``xgboost.dask <version>, 2 workers`` (+ ``external memory``).
     The version is the one installed here, which ``uv.lock`` (a dep of every stage) pins to the trainer's."""
-    from importlib.metadata import PackageNotFoundError, version
-
     info = run_info or {}
     engine = str(info.get("engine", "unknown"))
     try:

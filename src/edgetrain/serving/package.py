@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edgetrain.config.edge import load_edge_config
+from edgetrain.config.loader import load_model
+from edgetrain.config.params import Params
 from edgetrain.contract import layout
 from edgetrain.errors import DataError, EdgetrainError
 from edgetrain.serving.dockerfile import DOCKERIGNORE, ImageLabels, render_dockerfile
@@ -137,10 +140,6 @@ def _serving_info(
     opts: PackageOptions, metadata: dict[str, Any]
 ) -> tuple[dict[str, Any], ImageLabels, dict[str, Any]]:
     """serving.json (the server's /metadata), the image labels and the image spec (image.json)."""
-    from edgetrain.config.edge import load_edge_config
-    from edgetrain.config.loader import load_model
-    from edgetrain.config.params import Params
-
     metrics = _read_json(opts.metrics, "test metrics")
     params = load_model(opts.params, Params)
     edge = load_edge_config(opts.config)

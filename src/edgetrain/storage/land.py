@@ -20,6 +20,7 @@ from typing import Any
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
 from edgetrain.contract.hashing import md5_digest
+from edgetrain.data.drops import read_drop
 from edgetrain.errors import DataError, StorageError
 from edgetrain.storage.connection import blob_service, is_standin, storage_errors
 
@@ -44,8 +45,8 @@ class LandResult:
 def put_blob(container: Any, name: str, source: bytes | Path) -> Landed:
     """Upload ``source`` (bytes, or a file streamed from disk) as ``name``, unless a blob with the same
     size and Content-MD5 is already there."""
-    from azure.core.exceptions import ResourceNotFoundError
-    from azure.storage.blob import ContentSettings
+    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - azure SDK loads only when storage is called
+    from azure.storage.blob import ContentSettings  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     digest, size = md5_digest(source)
     blob = container.get_blob_client(name)
@@ -74,8 +75,6 @@ def ensure_container(container: Any) -> None:
 
 def validate(paths: Sequence[Path], params: Params) -> int:
     """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded."""
-    from edgetrain.data.drops import read_drop
-
     if not paths:
         raise DataError("no files to land")
     seen: dict[str, Path] = {}

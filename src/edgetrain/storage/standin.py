@@ -107,7 +107,7 @@ def proxy_command(listen_port: int, upstream_port: int, max_version: str, log_pa
 
 def create_containers(storage: StorageConfig, conn_str: str) -> None:
     """Create the raw and DVC containers if they do not exist."""
-    from azure.core.exceptions import ResourceExistsError
+    from azure.core.exceptions import ResourceExistsError  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     service = blob_service(storage, conn_str)
     with storage_errors(storage):
@@ -118,7 +118,7 @@ def create_containers(storage: StorageConfig, conn_str: str) -> None:
 
 def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
     """Store the connection string for both DVC remotes in the git-ignored ``.dvc/config.local``."""
-    from dvc.config import Config
+    from dvc.config import Config  # noqa: PLC0415 - dvc is heavy; loaded only to read the DVC config
 
     config = Config(dvc_dir=str(repo / ".dvc"), validate=False)
     with config.edit("local") as local:
@@ -242,7 +242,7 @@ class Standin:
         self.endpoints: Endpoints | None = None
 
     def __enter__(self) -> Standin:
-        from edgetrain.storage.strict_proxy import ProxyThread
+        from edgetrain.storage.strict_proxy import ProxyThread  # noqa: PLC0415 - aiohttp loads only for an in-process stand-in
 
         az_port = azurite.free_port()
         self._azurite = azurite.start(

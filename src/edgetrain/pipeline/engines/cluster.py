@@ -64,7 +64,7 @@ def worker_path(file: Path, prepared_dir: Path, compute: ComputeConfig) -> str:
 
 def connect(compute: ComputeConfig) -> Any:
     """A client of the configured scheduler with at least ``compute.min_workers`` workers, or ComputeError."""
-    from distributed import Client
+    from distributed import Client  # noqa: PLC0415 - dask loads only when training on a cluster
 
     where = f"compute.scheduler {compute.scheduler}"
     try:
@@ -86,8 +86,8 @@ def connect(compute: ComputeConfig) -> Any:
 def _frame(
     client: Any, files: list[Path], workers: list[str], manifest: dict[str, Any], args: tuple[Any, ...]
 ) -> Any:
-    import dask.dataframe as dd
-    from distributed import wait
+    import dask.dataframe as dd  # noqa: PLC0415 - dask loads only when training on a cluster
+    from distributed import wait  # noqa: PLC0415 - dask loads only when training on a cluster
 
     prepared_dir, compute = args
     futures = [
@@ -113,8 +113,8 @@ def _frame(
 def _train(
     client: Any, params: Params, xgb_params: dict[str, Any], manifest: dict[str, Any], args: tuple[Any, ...]
 ) -> tuple[Any, int]:
-    from xgboost import dask as dxgb
-    from xgboost.collective import Config
+    from xgboost import dask as dxgb  # noqa: PLC0415 - dask loads only when training on a cluster
+    from xgboost.collective import Config  # noqa: PLC0415 - dask loads only when training on a cluster
 
     prepared_dir, compute = args
     workers = sorted(_workers(client))
