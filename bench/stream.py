@@ -19,7 +19,6 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.pipeline.reference
 import train_and_pull as tp
 from scale import write_section
 
@@ -35,9 +34,9 @@ def baseline(stage: str, params_path: str, source: str, out: str) -> None:
 
     params = load_params(params_path)
     if stage == "prepare":  # imports only what the stage imports, so RSS compares like with like
-        from tests.pipeline import reference
-
         from edgetrain.data.drops import read_drops
+
+        reference = tp.prepare_reference()
 
         names, frame = read_drops(source, params.data, params.task)
         prepared = reference.prepare(frame, params, drops=names, data_version=None)
