@@ -1,4 +1,4 @@
-"""The storage credential broker: a job's GitHub OIDC token in, a short-lived service SAS for what the job is out.
+"""The storage credential broker: a job's GitHub OIDC token in, a short-lived service SAS out.
 
 One module per concern: :mod:`~edgetrain.broker.policy` (the policy file), :mod:`~edgetrain.broker.oidc`
 (token verification), :mod:`~edgetrain.broker.sas` (signing), :mod:`~edgetrain.broker.decide` (claims ->

@@ -81,7 +81,11 @@ def _serve(args: argparse.Namespace) -> int:
     server = bind(args.socket, broker)
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     logging.getLogger("edgetrain.broker").warning(
-        "serving %s for %s (%d rules) on %s", policy.audience, policy.repository, len(policy.rules), args.socket
+        "serving %s for %s (%d rules) on %s",
+        policy.audience,
+        policy.repository,
+        len(policy.rules),
+        args.socket,
     )
     import threading
 
@@ -119,6 +123,10 @@ def _credential(args: argparse.Namespace) -> int:
     token = client.id_token(audience, environ)
     grant = client.ask_broker(socket_path, token, want or None)
     client.export(
-        grant, repo=repo, raw_container=storage.raw_container, api_version=api_version(storage), environ=environ
+        grant,
+        repo=repo,
+        raw_container=storage.raw_container,
+        api_version=api_version(storage),
+        environ=environ,
     )
     return 0

@@ -50,11 +50,11 @@ def id_token(audience: str, environ: dict[str, str]) -> str:
     url, bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"), environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     if not url or not bearer:
         raise CredentialError(
-            "no GitHub OIDC token: give this job 'permissions: id-token: write' (ACTIONS_ID_TOKEN_REQUEST_URL "
-            "is unset)"
+            "no GitHub OIDC token: give this job 'permissions: id-token: write' "
+            "(ACTIONS_ID_TOKEN_REQUEST_URL is unset)"
         )
     sep = "&" if urllib.parse.urlsplit(url).query else "?"
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - the URL GitHub gives the job (http(s))
         f"{url}{sep}audience={urllib.parse.quote(audience, safe='')}",
         headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
     )
@@ -103,7 +103,9 @@ def ask_broker(path: Path, token: str, want: dict[str, str] | None = None) -> di
     try:
         answer = json.loads(raw)
     except ValueError:
-        raise CredentialError(f"the storage broker at {path} answered HTTP {resp.status} without JSON") from None
+        raise CredentialError(
+            f"the storage broker at {path} answered HTTP {resp.status} without JSON"
+        ) from None
     if resp.status != 200:
         message = answer.get("message", "") if isinstance(answer, dict) else ""
         fix = {
@@ -156,8 +158,8 @@ def check_containers(grant: dict[str, Any], connections: dict[str, str], api_ver
         except (ClientAuthenticationError, HttpResponseError) as err:
             code = getattr(err, "error_code", None) or getattr(err, "status_code", "")
             raise CredentialError(
-                f"storage refused the broker's SAS for container {container!r} ({code}): the broker's account "
-                "key or storage.blob_endpoint is wrong (rotate the key: docs/storage-credentials.md)"
+                f"storage refused the broker's SAS for container {container!r} ({code}): the broker's "
+                "account key or storage.blob_endpoint is wrong (rotate the key: docs/storage-credentials.md)"
             ) from None
         except AzureError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,6 +1,6 @@
 """From verified claims to a grant: which rule of the policy this job is, and what it may have.
 
-:func:`decide` either returns a :class:`Grant` or raises :class:`Refused` with one line naming the claim (or
+:func:`decide` either returns a :class:`Grant` or raises :class:`RefusedError` with one line naming the claim (or
 the permission) that failed, for the log and for the job. The checks, in order: ``repository``,
 ``environment``, then each rule's ``job_workflow_ref`` / ``event_name`` / ``ref``; when no rule matches the
 line names the closest rule's first failing claim. A job may ask for less than its rule grants (``want``),
@@ -16,7 +16,7 @@ from edgetrain.broker.policy import Policy, Rule
 from edgetrain.broker.sas import normalise_permissions
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """One line naming the claim or permission refused."""
 
     def __init__(self, check: str, why: str) -> None:
@@ -33,7 +33,10 @@ class Grant:
 def _rule_mismatch(policy: Policy, rule: Rule, claims: dict[str, Any]) -> tuple[str, str] | None:
     expected_ref = f"{policy.repository}/{rule.workflow}@{claims['ref']}"
     if claims["job_workflow_ref"] != expected_ref:
-        return "job_workflow_ref", f"{claims['job_workflow_ref']!r} is not {rule.workflow} of {policy.repository}"
+        return (
+            "job_workflow_ref",
+            f"{claims['job_workflow_ref']!r} is not {rule.workflow} of {policy.repository}",
+        )
     if claims["event_name"] not in rule.events:
         return "event_name", f"{claims['event_name']!r} is not one of {', '.join(rule.events)}"
     if not rule.ref_matches(claims["ref"]):
@@ -42,13 +45,14 @@ def _rule_mismatch(policy: Policy, rule: Rule, claims: dict[str, Any]) -> tuple[
 
 
 def match_rule(policy: Policy, claims: dict[str, Any]) -> Rule:
-    """The rule these (verified) claims satisfy, or :class:`Refused`."""
+    """The rule these (verified) claims satisfy, or :class:`RefusedError`."""
     if claims["repository"] != policy.repository:
-        raise Refused("repository", f"{claims['repository']!r} is not {policy.repository}")
+        raise RefusedError("repository", f"{claims['repository']!r} is not {policy.repository}")
     if claims["environment"] != policy.environment:
-        raise Refused(
+        raise RefusedError(
             "environment",
-            f"{claims['environment']!r} is not {policy.environment!r} (the job must name it; reviewers gate it)",
+            f"{claims['environment']!r} is not {policy.environment!r} "
+            "(the job must name it; its reviewers gate it)",
         )
     misses = []
     for rule in policy.rules:
@@ -59,7 +63,7 @@ def match_rule(policy: Policy, claims: dict[str, Any]) -> Rule:
     # the rule for this workflow file, if any, says best what is wrong; else the first rule's first miss
     same_file = [(r, m) for r, m in misses if m[0] != "job_workflow_ref"]
     rule, (check, why) = (same_file or misses)[0]
-    raise Refused(check, f"{why} (no rule matches; closest: {rule.name})")
+    raise RefusedError(check, f"{why} (no rule matches; closest: {rule.name})")
 
 
 def decide(policy: Policy, claims: dict[str, Any], want: dict[str, str] | None = None) -> Grant:
@@ -72,11 +76,11 @@ def decide(policy: Policy, claims: dict[str, Any], want: dict[str, str] | None =
         try:
             asked = normalise_permissions(letters)
         except ValueError as err:
-            raise Refused("want", str(err)) from None
+            raise RefusedError("want", str(err)) from None
         allowed = rule.grants.get(container, "")
         extra = "".join(p for p in asked if p not in allowed)
         if extra:
-            raise Refused(
+            raise RefusedError(
                 "permission",
                 f"{extra!r} on container {container!r} is not granted to {rule.name} jobs "
                 f"(policy grants {allowed or 'nothing'!r})",
@@ -84,5 +88,5 @@ def decide(policy: Policy, claims: dict[str, Any], want: dict[str, str] | None =
         if asked:
             narrowed[container] = asked
     if not narrowed:
-        raise Refused("want", "asked for no permission at all")
+        raise RefusedError("want", "asked for no permission at all")
     return Grant(rule.name, narrowed)

@@ -10,7 +10,7 @@ PyJWT (with cryptography) does the JOSE work; this module decides what is accept
 - ``iss``, ``aud``, ``exp``, ``iat`` and ``nbf`` (when present) with :data:`LEEWAY_S` of clock skew;
 - the claims the policy is decided on must be present, non-empty strings: :data:`REQUIRED_CLAIMS`.
 
-Every refusal is a :class:`TokenRefused` whose message is one line naming the check that failed.
+Every refusal is a :class:`TokenRefusedError` whose message is one line naming the check that failed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ JWKS_TIMEOUT_S = 10.0
 JWKS_MAX_KEYS = 32
 
 
-class TokenRefused(Exception):
+class TokenRefusedError(Exception):
     """The token is not accepted; ``str()`` is one line naming the claim or check."""
 
     def __init__(self, check: str, why: str) -> None:
@@ -41,27 +41,27 @@ class TokenRefused(Exception):
         self.check = check
 
 
-class JwksUnavailable(Exception):
+class JwksUnavailableError(Exception):
     """The issuer's key set cannot be fetched (the broker answers 503, not a refusal of the job)."""
 
 
 def fetch_jwks(url: str, timeout: float = JWKS_TIMEOUT_S) -> dict[str, Any]:
     """The JSON key set at ``url`` (bounded in time and size)."""
     if not url.startswith(("https://", "http://127.0.0.1", "http://[::1]", "http://localhost")):
-        raise JwksUnavailable(f"{url}: the JWKS must be fetched over https (or from loopback)")
+        raise JwksUnavailableError(f"{url}: the JWKS must be fetched over https (or from loopback)")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
             body = resp.read(JWKS_MAX_BYTES + 1)
     except OSError as err:
-        raise JwksUnavailable(f"cannot fetch the issuer's keys from {url}: {err}") from None
+        raise JwksUnavailableError(f"cannot fetch the issuer's keys from {url}: {err}") from None
     if len(body) > JWKS_MAX_BYTES:
-        raise JwksUnavailable(f"{url}: the key set is larger than {JWKS_MAX_BYTES} bytes")
+        raise JwksUnavailableError(f"{url}: the key set is larger than {JWKS_MAX_BYTES} bytes")
     try:
         data = json.loads(body)
     except ValueError:
-        raise JwksUnavailable(f"{url}: the key set is not JSON") from None
+        raise JwksUnavailableError(f"{url}: the key set is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise JwksUnavailable(f"{url}: no 'keys' list")
+        raise JwksUnavailableError(f"{url}: no 'keys' list")
     return data
 
 
@@ -98,7 +98,7 @@ class JwksCache:
         self._keys, self._fetched_at = keys, self._clock()
 
     def key(self, kid: str) -> Any:
-        """The public key for ``kid``, or :class:`TokenRefused` (``kid``) when the issuer has none."""
+        """The public key for ``kid``, or :class:`TokenRefusedError` (``kid``) when the issuer has none."""
         with self._lock:
             now = self._clock()
             stale = self._fetched_at is None or now - self._fetched_at >= self.ttl_s
@@ -106,7 +106,9 @@ class JwksCache:
             if stale or (kid not in self._keys and may_refetch):
                 self._refresh()
             if kid not in self._keys:
-                raise TokenRefused("kid", f"{kid[:64]!r} is not a key the issuer publishes at {self.url}")
+                raise TokenRefusedError(
+                    "kid", f"{kid[:64]!r} is not a key the issuer publishes at {self.url}"
+                )
             return self._keys[kid]
 
 
@@ -118,19 +120,19 @@ class Verifier:
     leeway_s: int = LEEWAY_S
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims when every check passes; else :class:`TokenRefused`."""
+        """The token's claims when every check passes; else :class:`TokenRefusedError`."""
         if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16 * 1024:
-            raise TokenRefused("token", "not a JWT (three dot-separated parts, at most 16 KiB)")
+            raise TokenRefusedError("token", "not a JWT (three dot-separated parts, at most 16 KiB)")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as err:
-            raise TokenRefused("token", f"unreadable header ({err})") from None
+            raise TokenRefusedError("token", f"unreadable header ({err})") from None
         alg = header.get("alg")
         if alg not in ALGORITHMS:
-            raise TokenRefused("alg", f"{alg!r} is refused (only {', '.join(ALGORITHMS)})")
+            raise TokenRefusedError("alg", f"{alg!r} is refused (only {', '.join(ALGORITHMS)})")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise TokenRefused("kid", "the token names no signing key")
+            raise TokenRefusedError("kid", "the token names no signing key")
         key = self.keys.key(kid)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -143,21 +145,25 @@ class Verifier:
                 options={"require": ["exp", "iat", "iss", "aud"], "strict_aud": True},
             )
         except jwt.InvalidSignatureError:
-            raise TokenRefused("signature", "does not verify with the issuer's key") from None
+            raise TokenRefusedError("signature", "does not verify with the issuer's key") from None
         except jwt.ExpiredSignatureError:
-            raise TokenRefused("exp", "the token has expired (request a fresh one)") from None
+            raise TokenRefusedError("exp", "the token has expired (request a fresh one)") from None
         except jwt.ImmatureSignatureError:
-            raise TokenRefused("nbf", "the token is not valid yet") from None
+            raise TokenRefusedError("nbf", "the token is not valid yet") from None
         except jwt.InvalidAudienceError:
-            raise TokenRefused("aud", f"the token is not for audience {self.audience!r}") from None
+            raise TokenRefusedError("aud", f"the token is not for audience {self.audience!r}") from None
         except jwt.InvalidIssuerError:
-            raise TokenRefused("iss", f"the token is not from {self.issuer}") from None
+            raise TokenRefusedError("iss", f"the token is not from {self.issuer}") from None
         except jwt.MissingRequiredClaimError as err:
-            raise TokenRefused(err.claim, "missing") from None
+            raise TokenRefusedError(err.claim, "missing") from None
         except jwt.PyJWTError as err:
-            raise TokenRefused("token", str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+            raise TokenRefusedError(
+                "token", str(err).splitlines()[0] if str(err) else type(err).__name__
+            ) from None
         for name in REQUIRED_CLAIMS:
             value = claims.get(name)
             if not isinstance(value, str) or not value:
-                raise TokenRefused(name, "missing (the job must name an environment; GitHub sets the rest)")
+                raise TokenRefusedError(
+                    name, "missing (the job must name an environment; GitHub sets the rest)"
+                )
         return claims

@@ -37,7 +37,7 @@ class Rule(_Strict):
     workflow: Annotated[str, Field(pattern=r"^\.github/workflows/[A-Za-z0-9_.-]+\.ya?ml$")]
     #: Events that may start it (the ``event_name`` claim).
     events: Annotated[list[str], Field(min_length=1)]
-    #: ``ref`` claim pattern (``fnmatch``, ``*`` does not cross ``/``): ``refs/heads/main``, ``refs/pull/*/merge``.
+    #: ``ref`` claim pattern (``*`` is one path segment): ``refs/heads/main``, ``refs/pull/*/merge``.
     ref: Annotated[str, Field(pattern=r"^refs/")]
     #: container -> SAS permission letters (subset of ``racwdl``).
     grants: Annotated[dict[str, str], Field(min_length=1)]

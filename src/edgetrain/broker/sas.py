@@ -62,9 +62,11 @@ def container_sas(
     now: datetime | None = None,
     version: str = SAS_VERSION,
 ) -> ContainerSas:
-    """A service SAS for ``container`` (``sr=c``), HTTPS or HTTP as the endpoint is, signed for ``version``."""
+    """A service SAS for ``container`` (``sr=c``) with ``permissions``, signed for ``version``."""
     if version not in SIGNABLE_VERSIONS:
-        raise SasError(f"cannot sign a service SAS for version {version} (known: {sorted(SIGNABLE_VERSIONS)})")
+        raise SasError(
+            f"cannot sign a service SAS for version {version} (known: {sorted(SIGNABLE_VERSIONS)})"
+        )
     perms = normalise_permissions(permissions)
     if not perms:
         raise SasError("a SAS needs at least one permission")

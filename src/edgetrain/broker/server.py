@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from edgetrain.broker.decide import Refused, decide
-from edgetrain.broker.oidc import JwksUnavailable, TokenRefused, Verifier
+from edgetrain.broker.decide import RefusedError, decide
+from edgetrain.broker.oidc import JwksUnavailableError, TokenRefusedError, Verifier
 from edgetrain.broker.policy import Policy
 from edgetrain.broker.sas import container_sas
 
@@ -66,16 +66,16 @@ class Broker:
             raise HttpError(400, "bad-request", "want: an object of container -> permission letters")
         try:
             claims = self.verifier.verify(body["token"])
-        except TokenRefused as err:
+        except TokenRefusedError as err:
             log.warning("refused: %s", err)
             raise HttpError(403, "token-refused", str(err)) from None
-        except JwksUnavailable as err:
+        except JwksUnavailableError as err:
             log.error("cannot verify: %s", err)
             raise HttpError(503, "issuer-keys-unavailable", str(err)) from None
         who = f"{claims['job_workflow_ref']} ({claims['event_name']}, env {claims['environment']})"
         try:
             grant = decide(self.policy, claims, want)
-        except Refused as err:
+        except RefusedError as err:
             log.warning("refused %s: %s", who, err)
             raise HttpError(403, "refused", str(err)) from None
         lifetime = timedelta(minutes=self.policy.sas_minutes)
@@ -107,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT_S
     protocol_version = "HTTP/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def address_string(self) -> str:
@@ -139,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self.rfile.read(length)
         except TimeoutError:
-            raise HttpError(408, "timeout", f"the body did not arrive within {READ_TIMEOUT_S:.0f} s") from None
+            raise HttpError(
+                408, "timeout", f"the body did not arrive within {READ_TIMEOUT_S:.0f} s"
+            ) from None
         if len(raw) != length:
             raise HttpError(400, "bad-request", "the body is shorter than Content-Length")
         try:
@@ -165,10 +167,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.slots.release()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET  # noqa: N815 - http.server's names

@@ -12,6 +12,7 @@ import yaml
 
 from edgetrain.config.edge import load_edge_config
 from edgetrain.config.params import load_params
+from edgetrain.doctor.credentials import check_no_account_key
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
 from edgetrain.storage.connection import (
@@ -238,5 +239,5 @@ def check_tools(ctx: Context) -> Iterator[Result]:  # noqa: ARG001 (every check 
     yield Result("tools", True, f"{', '.join(TOOLS)} on PATH; scoring packages {', '.join(SCORING_MODULES)}")
 
 
-FIRST = [check_config, check_connection_string]
+FIRST = [check_config, check_connection_string, check_no_account_key]
 LAST = [check_dvc_remotes, check_runner_labels, check_tools]

@@ -65,6 +65,22 @@ def _from_dvc_local(path: Path = DVC_LOCAL_CONFIG) -> str | None:
     return section.get("connection_string") or None
 
 
+def dvc_remote_connection_string(remote: str, repo: Path = Path()) -> str | None:
+    """The ``connection_string`` DVC uses for ``remote``: the repository's ``.dvc/config.local`` or the
+    global config (``$DVC_GLOBAL_CONFIG_DIR``, where ``edgetrain broker credential`` puts each SAS)."""
+    from configobj import ConfigObj  # DVC's own config format
+
+    candidates = [repo / DVC_LOCAL_CONFIG]
+    if os.environ.get("DVC_GLOBAL_CONFIG_DIR"):
+        candidates.append(Path(os.environ["DVC_GLOBAL_CONFIG_DIR"]) / "config")
+    for path in candidates:
+        if path.is_file():
+            value = ConfigObj(str(path)).get(f'remote "{remote}"', {}).get("connection_string")
+            if value:
+                return str(value)
+    return None
+
+
 def connection_string(cfg: StorageConfig) -> str:
     """The connection string to use, or StorageError saying where to put one."""
     value = os.environ.get(CONNECTION_STRING_ENV, "").strip() or _from_dvc_local()
