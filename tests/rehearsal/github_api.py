@@ -373,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- identity -----------------------------------------------------------------------------
     def _oidc(self, call: Call) -> tuple[int, Any]:
-        """GitHub's ID-token endpoint: RS256 token with the calling job's claims (``tests/rehearsal/oidc.py``);
+        """GitHub's ID-token endpoint: an RS256 token with the calling job's claims (tests/rehearsal/oidc.py);
         403 for a job that does not declare ``id-token: write`` or cannot be identified, as on GitHub."""
         from tests.rehearsal.caller import calling_job
 

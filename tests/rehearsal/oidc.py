@@ -104,7 +104,7 @@ def unsigned(claims: dict[str, Any], kid: str) -> str:
 
 
 class RunContext:
-    """What GitHub knows about a run when a job asks for its ID token: the workflow file act runs, event, ref."""
+    """What GitHub knows of a run when a job asks for its ID token: the workflow file act runs, event, ref."""
 
     def __init__(self, workflow: Path, event_name: str, ref: str, sha: str) -> None:
         self.workflow, self.event_name, self.ref, self.sha = workflow, event_name, ref, sha
@@ -112,7 +112,7 @@ class RunContext:
 
 
 class OidcStandin:
-    """The token endpoint's logic for the GitHub API stand-in: per-job claims, ``id-token: write`` enforced."""
+    """The GitHub API stand-in's token endpoint: per-job claims, ``id-token: write`` enforced."""
 
     def __init__(self, repository: str) -> None:
         self.repository = repository
@@ -123,7 +123,7 @@ class OidcStandin:
         self.run = RunContext(workflow, event_name, ref, sha)
 
     def claims_for(self, job_id: str | None, audience: str) -> tuple[int, dict[str, Any]]:
-        """``(200, claims)`` for a job that may have a token, else ``(403, {"message": ...})`` as GitHub does."""
+        """``(200, claims)`` for a job that may have a token, else ``(403, {"message": ...})``."""
         run = self.run
         if job_id is None or run is None:
             return 403, {

@@ -201,7 +201,7 @@ def export(
     written = {DVC_CONFIG_ENV: str(folder)}
     if raw_container in connections:
         written[CONNECTION_STRING_ENV] = connections[raw_container]
-    with open(github_env, "a", encoding="utf-8") as fh:
+    with Path(github_env).open("a", encoding="utf-8") as fh:
         fh.write("".join(f"{k}={v}\n" for k, v in written.items()))
     rights = ", ".join(f"{c}={v['permissions']}" for c, v in grant["containers"].items())
     out.write(f"storage credential: {grant['rule']} ({rights}) until {grant['expires']}\n")

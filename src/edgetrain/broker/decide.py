@@ -1,7 +1,7 @@
 """From verified claims to a grant: which rule of the policy this job is, and what it may have.
 
-:func:`decide` either returns a :class:`Grant` or raises :class:`RefusedError` with one line naming the claim (or
-the permission) that failed, for the log and for the job. The checks, in order: ``repository``,
+:func:`decide` returns a :class:`Grant` or raises :class:`RefusedError` with one line naming the claim
+(or the permission) that failed, for the log and for the job. The checks, in order: ``repository``,
 ``environment``, then each rule's ``job_workflow_ref`` / ``event_name`` / ``ref``; when no rule matches the
 line names the closest rule's first failing claim. A job may ask for less than its rule grants (``want``),
 never more.

@@ -112,6 +112,16 @@ class JwksCache:
             return self._keys[kid]
 
 
+#: PyJWT's refusal -> (claim or check, why), most specific first.
+_REFUSALS: tuple[tuple[type[jwt.PyJWTError], str, str], ...] = (
+    (jwt.InvalidSignatureError, "signature", "does not verify with the issuer's key"),
+    (jwt.ExpiredSignatureError, "exp", "the token has expired (request a fresh one)"),
+    (jwt.ImmatureSignatureError, "nbf", "the token is not valid yet"),
+    (jwt.InvalidAudienceError, "aud", "the token is not for this broker's audience"),
+    (jwt.InvalidIssuerError, "iss", "the token is not from the configured issuer"),
+)
+
+
 @dataclass(frozen=True)
 class Verifier:
     issuer: str
@@ -133,7 +143,16 @@ class Verifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise TokenRefusedError("kid", "the token names no signing key")
-        key = self.keys.key(kid)
+        claims = self._decode(token, self.keys.key(kid))
+        for name in REQUIRED_CLAIMS:
+            value = claims.get(name)
+            if not isinstance(value, str) or not value:
+                raise TokenRefusedError(
+                    name, "missing (the job must name an environment; GitHub sets the rest)"
+                )
+        return claims
+
+    def _decode(self, token: str, key: Any) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -144,26 +163,13 @@ class Verifier:
                 leeway=self.leeway_s,
                 options={"require": ["exp", "iat", "iss", "aud"], "strict_aud": True},
             )
-        except jwt.InvalidSignatureError:
-            raise TokenRefusedError("signature", "does not verify with the issuer's key") from None
-        except jwt.ExpiredSignatureError:
-            raise TokenRefusedError("exp", "the token has expired (request a fresh one)") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenRefusedError("nbf", "the token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRefusedError("aud", f"the token is not for audience {self.audience!r}") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRefusedError("iss", f"the token is not from {self.issuer}") from None
         except jwt.MissingRequiredClaimError as err:
             raise TokenRefusedError(err.claim, "missing") from None
         except jwt.PyJWTError as err:
+            for kind, check, why in _REFUSALS:
+                if isinstance(err, kind):
+                    raise TokenRefusedError(check, why) from None
             raise TokenRefusedError(
                 "token", str(err).splitlines()[0] if str(err) else type(err).__name__
             ) from None
-        for name in REQUIRED_CLAIMS:
-            value = claims.get(name)
-            if not isinstance(value, str) or not value:
-                raise TokenRefusedError(
-                    name, "missing (the job must name an environment; GitHub sets the rest)"
-                )
         return claims

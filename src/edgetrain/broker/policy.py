@@ -1,4 +1,4 @@
-"""The broker's policy file (``deploy/edge-runner/broker-policy.yaml``): which job gets which container rights.
+"""The broker's policy (``deploy/edge-runner/broker-policy.yaml``): which job gets which container rights.
 
 A rule matches a verified OIDC token by its claims: ``event_name`` one of the rule's events, ``ref`` matching
 the rule's ref pattern, ``job_workflow_ref`` exactly ``<repository>/<workflow>@<ref>`` (so the workflow

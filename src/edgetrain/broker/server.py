@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socketserver
 import stat
 import threading
@@ -107,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT_S
     protocol_version = "HTTP/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - the broker logs decisions only
         return
 
     def address_string(self) -> str:
@@ -122,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:  # noqa: ARG002 - http.server's signature
         # http.server's own errors (bad request line, header too long...) as JSON too
         self._send(code, {"error": "bad-request", "message": message or "malformed request"})
 
@@ -193,7 +192,7 @@ def bind(path: Path, broker: Broker) -> _UnixServer:
         path.unlink()
     server = _UnixServer(path, broker)
     # jobs run as another uid; the token is the authentication, the directory's mode the reach
-    os.chmod(path, 0o666)  # noqa: S103 - see above
+    path.chmod(0o666)
     return server
 
 
