@@ -42,7 +42,7 @@ Claims = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def claims(issuer: Issuer, policy: Policy) -> Claims:
-    """``claims("pr-train.yml", "pull_request", "refs/pull/7/merge", environment="stackhub", **overrides)``."""
+    """``claims(workflow, event_name, ref, environment="stackhub", **overrides)``: a job's claims."""
 
     def make(
         workflow: str = "pr-train.yml",

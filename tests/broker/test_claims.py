@@ -34,7 +34,8 @@ def refused(broker: Broker, token: str, caplog: pytest.LogCaptureFixture, want: 
         broker.issue({"token": token, **({"want": want} if want is not None else {})})
     assert err.value.status == 403
     lines = [r.getMessage() for r in caplog.records if r.name == "edgetrain.broker"]
-    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert len(lines) == 1, lines
+    assert "\n" not in lines[0]
     assert str(err.value) in lines[0]
     return str(err.value)
 
@@ -56,10 +57,12 @@ def test_each_default_job_gets_exactly_its_policy_grants(
         "dvc-cache": "rcwl",
     }
     release = broker.issue({"token": issuer.token(claims("release.yml", "push", "refs/heads/main"))})
-    assert release["rule"] == "release" and release["containers"]["dvc-cache"]["permissions"] == "rcwl"
+    assert release["rule"] == "release"
+    assert release["containers"]["dvc-cache"]["permissions"] == "rcwl"
     for grant in (pr, refresh, release):
         for value in grant["containers"].values():
-            assert "sv=2019-07-07" in value["sas"] and "sr=c" in value["sas"]
+            assert "sv=2019-07-07" in value["sas"]
+            assert "sr=c" in value["sas"]
 
 
 def test_job_without_environment_gets_nothing(
@@ -85,7 +88,7 @@ def test_job_without_environment_gets_nothing(
         ("pr-train.yml", "workflow_dispatch", "refs/heads/feature", "event_name"),
     ],
 )
-def test_unexpected_workflow_ref_gets_nothing(  # noqa: PLR0913 - one parametrised attack per row
+def test_unexpected_workflow_ref_gets_nothing(  # noqa: PLR0917 - fixtures plus one attack per row
     broker: Broker,
     issuer: Issuer,
     claims: Claims,
@@ -170,7 +173,7 @@ def test_a_flood_of_unknown_key_ids_fetches_the_key_set_once(
     verifier = Verifier(policy.issuer, policy.audience, keys)
     assert verifier.verify(issuer.token(claims()))["environment"] == "stackhub"
     for i in range(50):
-        with pytest.raises(TokenRefusedError, match="^kid:"):
+        with pytest.raises(TokenRefusedError, match=r"^kid:"):
             verifier.verify(issuer.token(claims(), kid=f"made-up-{i}"))
     assert len(fetched) == 1
     clock[0] += 61  # after refetch_s an unknown kid may refetch (a rotated key), once
@@ -186,12 +189,11 @@ def test_policy_names_the_containers_of_the_edge_config() -> None:
     assert named == {storage.raw_container, storage.dvc_container, storage.pr_container}
     by_rule = {rule.name: rule.grants for rule in policy.rules}
     # no release or refresh ever reads the pull-request container; pull requests never write the others
-    assert (
-        storage.pr_container not in by_rule["release"] and storage.pr_container not in by_rule["data-refresh"]
-    )
+    assert storage.pr_container not in by_rule["release"]
+    assert storage.pr_container not in by_rule["data-refresh"]
     for container in (storage.raw_container, storage.dvc_container):
         assert set(by_rule["pull-request"][container]) <= set("rl")
-    assert REPOSITORY != policy.repository  # the tests run against a fork's name
+    assert policy.repository != REPOSITORY  # the tests run against a fork's name
 
 
 def test_bad_policy_names_the_file_and_key(tmp_path: pytest.TempPathFactory) -> None:

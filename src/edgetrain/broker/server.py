@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetrain.broker.decide import RefusedError, decide
-from edgetrain.broker.oidc import JwksUnavailableError, TokenRefusedError, Verifier
+from edgetrain.broker.oidc import REQUIRED_CLAIMS, JwksUnavailableError, TokenRefusedError, Verifier
 from edgetrain.broker.policy import Policy
 from edgetrain.broker.sas import container_sas
 
@@ -67,7 +67,10 @@ class Broker:
             claims = self.verifier.verify(body["token"])
         except TokenRefusedError as err:
             log.warning("refused: %s", err)
-            raise HttpError(403, "token-refused", str(err)) from None
+            kind = (
+                "refused" if err.check in REQUIRED_CLAIMS else "token-refused"
+            )  # a job's claims vs a bad token
+            raise HttpError(403, kind, str(err)) from None
         except JwksUnavailableError as err:
             log.error("cannot verify: %s", err)
             raise HttpError(503, "issuer-keys-unavailable", str(err)) from None
@@ -122,7 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:  # noqa: ARG002 - http.server's signature
-        # http.server's own errors (bad request line, header too long...) as JSON too
+        # http.server's own errors (bad request line, header too long...) as JSON too, with a status line
+        # even when the garbage looked like HTTP/0.9
+        self.request_version = "HTTP/1.0"
+        self.close_connection = True
         self._send(code, {"error": "bad-request", "message": message or "malformed request"})
 
     def _read_body(self) -> Any:
