@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT
 
 from edgetrain.doctor.credentials import check_no_account_key
 from edgetrain.doctor.result import Context
@@ -43,9 +42,11 @@ def test_an_account_key_in_a_dvc_config_fails(monkeypatch: pytest.MonkeyPatch, t
     assert str(tmp_path / "g" / "config") in line
 
 
-def test_a_sas_only_job_passes_and_laptops_are_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sas_only_job_passes_and_laptops_are_not_checked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", SAS_CONN)
     monkeypatch.delenv("DVC_GLOBAL_CONFIG_DIR", raising=False)
-    assert [ok for ok, _ in _results(REPO_ROOT)] == [True]
+    assert [ok for ok, _ in _results(tmp_path)] == [True]
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", KEY_CONN)
-    assert _results(REPO_ROOT, edge_runner=False) == []  # a laptop uses its account key on purpose
+    assert _results(tmp_path, edge_runner=False) == []  # a laptop uses its account key on purpose
