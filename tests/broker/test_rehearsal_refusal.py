@@ -1,5 +1,5 @@
-"""Test 2 in the act rehearsal: a job without ``environment: stackhub``, one from an unexpected workflow file and
-one without ``id-token: write`` get no storage credential; the real workflow's own job does get one."""
+"""Test 2 in the act rehearsal: a job without ``environment: stackhub``, one from an unexpected workflow file
+and one without ``id-token: write`` get no storage credential from the broker (or GitHub)."""
 
 from __future__ import annotations
 
