@@ -19,6 +19,7 @@ from edgetrain.storage.connection import (
     CONNECTION_STRING_ENV,
     DVC_CACHE_REMOTE,
     DVC_LOCAL_CONFIG,
+    DVC_PR_REMOTE,
     DVC_RAW_REMOTE,
     connection_string,
 )
@@ -131,6 +132,7 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
     for remote, container in (
         (DVC_CACHE_REMOTE, storage.dvc_container),
         (DVC_RAW_REMOTE, storage.raw_container),
+        (DVC_PR_REMOTE, storage.pr_container),
     ):
         want = f"azure://{container}"
         got = remotes.get(remote, {}).get("url")
@@ -176,7 +178,8 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
             name,
             True,
             f"{DVC_CACHE_REMOTE} -> {storage.dvc_container}, "
-            f"{DVC_RAW_REMOTE} -> {storage.raw_container}, data.dvc agrees",
+            f"{DVC_RAW_REMOTE} -> {storage.raw_container}, {DVC_PR_REMOTE} -> {storage.pr_container}, "
+            "data.dvc agrees",
         )
 
 

@@ -29,6 +29,8 @@ CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 DVC_LOCAL_CONFIG = Path(".dvc/config.local")
 DVC_CACHE_REMOTE = "stackhub-cache"
 DVC_RAW_REMOTE = "stackhub-raw"
+#: Where pull-request jobs push (storage.pr_container): the only container their credential may write.
+DVC_PR_REMOTE = "pr"
 CONNECT_TIMEOUT_S = 10
 #: Transient failures are retried twice, after about 3 s and 5 s (the SDK default waits 15 s, then 18 s).
 RETRY_TOTAL = 2
