@@ -25,7 +25,7 @@ from edgetrain.config.edge import DeployTarget
 from edgetrain.deploy.errors import DeployError
 from edgetrain.deploy.units import SOCKET_PROXYD, UnitFile, front_names, slot_port, slot_service
 from edgetrain.errors import EdgetrainError
-from edgetrain.serving.image import Buildah, is_loopback, run_tool
+from edgetrain.serving.image import ROOT_ENV, Buildah, is_loopback, run_tool
 
 log = logging.getLogger(__name__)
 QUADLET_DIR = Path("/etc/containers/systemd")
@@ -124,7 +124,9 @@ class LoopbackRuntime(Runtime):
     def __init__(self, target: DeployTarget, record: dict[str, Any], state_dir: Path) -> None:
         super().__init__(target, record)
         self.state_dir = state_dir
-        self.buildah = Buildah.from_env(root=state_dir / "containers")
+        # EDGETRAIN_CONTAINERS_ROOT (as for `edgetrain image`) wins: tests share the storage they build in.
+        root = os.environ.get(ROOT_ENV)
+        self.buildah = Buildah.from_env(root=Path(root) if root else state_dir / "containers")
 
     def _spawn(self, argv: list[str], log_name: str) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -68,10 +68,14 @@ def deploy(target: Target, release: Release, schema: dict[str, Any], cfg: Deploy
     new = next(s for s in SLOTS if live is None or s != live.name)
 
     def refuse(reason: str) -> DeployError:
+        """Remove the new slot and put back what the idle slot held (the kept rollback slot)."""
+        kept = before.slots.get(new)
         try:
             target.remove_slot(new)
-        except DeployError:
-            pass  # the reason below is what matters; status shows the leftover slot
+            if kept is not None:
+                target.create_slot(new, Release(kept.version, kept.image), cfg.smoke.ready_timeout_s)
+        except DeployError as err:
+            reason += f" (slot {new} not restored: {err})"
         return DeployError(
             f"{target.name}: version {release.version} refused: {reason}; traffic stays on {_where(before)}"
         )
