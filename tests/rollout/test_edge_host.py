@@ -84,7 +84,7 @@ def _build_and_push(storage: Buildah, standin: object, registry: object, context
 def host(
     tmp_path_factory: pytest.TempPathFactory,
     buildah_storage: Buildah,
-    standin: base_image.StandIn,
+    base_standin: base_image.StandIn,
     registry: registry_module.LoopbackRegistry,
 ) -> Iterator[Host]:
     need_tools("systemd-socket-activate", "systemd-analyze")
@@ -96,7 +96,7 @@ def host(
         context = package(project, str(n), broken=broken)
         version = register(registry_dir, context, n)
         assert version == str(n)
-        image = _build_and_push(buildah_storage, standin, registry, context, project.root)
+        image = _build_and_push(buildah_storage, base_standin, registry, context, project.root)
         releases[version] = Released(version, context, image)
     port = free_port()
     target = {

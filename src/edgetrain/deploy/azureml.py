@@ -10,6 +10,8 @@ one slot at a time through the ``azureml-model-deployment`` header, as any clien
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from functools import cached_property
 from typing import Any, ClassVar
@@ -89,7 +91,8 @@ class AzureMLTarget(Target):
 
     def _call(self, what: str, fn: Any) -> Any:
         try:
-            return self._registry._call(what, fn)
+            with contextlib.redirect_stdout(io.StringIO()):  # azure-ai-ml's polling prints dots to stdout
+                return self._registry._call(what, fn)
         except EdgetrainError as err:
             raise DeployError(str(err)) from None
 
