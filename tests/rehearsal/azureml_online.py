@@ -40,6 +40,13 @@ RETRY_AFTER = "1"
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 _DIGEST_IMAGE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 AUTH_MODES = {"Key", "AMLToken", "AADToken"}
+_PROBE = {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S", "initialDelay": "PT10S"}
+SERVICE_DEFAULTS = {
+    "scaleSettings": {"scaleType": "Default"},
+    "requestSettings": {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1},
+    "livenessProbe": _PROBE,
+    "readinessProbe": {**_PROBE, "failureThreshold": 3},
+}
 
 
 @dataclass
@@ -394,7 +401,8 @@ def _deployment(h: Any, base: str, ep: str, name: str) -> int:
         "id": f"{base}/onlineEndpoints/{ep}/deployments/{name}", "name": name, "location": online.location,
         "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
         "tags": body.get("tags") or {}, "sku": body.get("sku"), "kind": "K8S" if kubernetes else "Managed",
-        "properties": {**props, "provisioningState": "Updating" if old else "Creating"},
+        # What the service fills in where the request left it out, and the SDK then reads back.
+        "properties": {**SERVICE_DEFAULTS, **props, "provisioningState": "Updating" if old else "Creating"},
     }  # fmt: skip
     stored[name] = record
 

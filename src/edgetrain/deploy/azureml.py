@@ -91,7 +91,8 @@ class AzureMLTarget(Target):
 
     def _call(self, what: str, fn: Any) -> Any:
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # azure-ai-ml's polling prints dots to stdout
+            # azure-ai-ml's polling prints dots to stdout and its operations log progress to stderr.
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 return self._registry._call(what, fn)
         except EdgetrainError as err:
             raise DeployError(str(err)) from None
@@ -139,6 +140,7 @@ class AzureMLTarget(Target):
             lambda: self.client.online_deployments.begin_create_or_update(deployment).result(timeout=timeout_s),
         )
         state = getattr(result, "provisioning_state", None)
+        state = getattr(state, "value", state)  # an enum in some azure-ai-ml versions
         if state and str(state).lower() != "succeeded":
             raise DeployError(f"deployment {slot} on {self.cfg.endpoint} ended {state}")
 

@@ -87,7 +87,7 @@ def deploy(target: Target, release: Release, schema: dict[str, Any], cfg: Deploy
         raise refuse(str(err)) from None
     if cfg.mirror_percent and live:
         target.set_traffic(dict(before.traffic), {new: cfg.mirror_percent})
-    for step in cfg.steps:
+    for step in cfg.steps if live else [100]:  # nothing to share traffic with on a first deploy
         traffic = {new: step, **({live.name: 100 - step} if live and step < 100 else {})}
         target.set_traffic(traffic, {})
         if step < 100:
