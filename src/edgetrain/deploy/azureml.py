@@ -64,8 +64,17 @@ def deployment_entity(cfg: DeployTarget, slot: str, release: Release) -> Any:
     if cfg.instance_type:
         common["instance_type"] = cfg.instance_type
     if cfg.kind == "azureml-kubernetes":
-        return KubernetesOnlineDeployment(**common)
+        from azure.ai.ml.entities import ResourceRequirementsSettings, ResourceSettings
+
+        size = ResourceSettings(cpu=f"{cfg.cpus:g}", memory=kubernetes_memory(cfg.memory))
+        return KubernetesOnlineDeployment(resources=ResourceRequirementsSettings(requests=size, limits=size), **common)
     return ManagedOnlineDeployment(**common)
+
+
+def kubernetes_memory(value: str) -> str:
+    """``1g`` / ``512m`` (Podman's spelling, from config) as Kubernetes quantities ``1Gi`` / ``512Mi``."""
+    unit = value[-1].lower()
+    return f"{value[:-1]}{ {'k': 'Ki', 'm': 'Mi', 'g': 'Gi'}[unit]}" if unit.isalpha() else value
 
 
 class AzureMLTarget(Target):
