@@ -40,7 +40,13 @@ RETRY_AFTER = "1"
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 _DIGEST_IMAGE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 AUTH_MODES = {"Key", "AMLToken", "AADToken"}
-_PROBE = {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S", "period": "PT10S", "initialDelay": "PT10S"}
+_PROBE = {
+    "failureThreshold": 30,
+    "successThreshold": 1,
+    "timeout": "PT2S",
+    "period": "PT10S",
+    "initialDelay": "PT10S",
+}
 SERVICE_DEFAULTS = {
     "scaleSettings": {"scaleType": "Default"},
     "requestSettings": {"requestTimeout": "PT5S", "maxConcurrentRequestsPerInstance": 1},
@@ -80,7 +86,9 @@ class Online:
         self.router = ThreadingHTTPServer(("127.0.0.1", 0), _Router)
         self.router.online = self  # type: ignore[attr-defined]
         self.router.daemon_threads = True
-        threading.Thread(target=self.router.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.router.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         for slot in list(self.slots.values()):
@@ -180,9 +188,9 @@ class _Router(BaseHTTPRequestHandler):
             if not weights:
                 self._json(424, b'{"message": "No valid deployments to route to"}')
                 return
-            chosen = random.choices(list(weights), list(weights.values()))[0]  # noqa: S311
+            chosen = random.choices(list(weights), list(weights.values()))[0]
             for mirror, share in props.get("mirrorTraffic", {}).items():
-                if random.uniform(0, 100) < share and (name, mirror) in online.slots:  # noqa: S311
+                if random.uniform(0, 100) < share and (name, mirror) in online.slots:
                     threading.Thread(target=_forward, args=(online, name, mirror, body), daemon=True).start()
         slot = online.slots.get((name, chosen))
         if slot is None:
@@ -196,7 +204,12 @@ def _forward(online: Online, endpoint: str, name: str, body: bytes) -> tuple[int
     slot = online.slots[(endpoint, name)]
     online.scored.append((endpoint, name))
     try:
-        answer = httpx.post(slot.url + slot.routes["scoringRoute"], content=body, headers={"Content-Type": "application/json"}, timeout=60)
+        answer = httpx.post(
+            slot.url + slot.routes["scoringRoute"],
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
     except httpx.TransportError:
         return 502, b'{"message": "upstream request failed"}', "application/json"
     return answer.status_code, answer.content, answer.headers.get("content-type", "application/json")
@@ -231,7 +244,10 @@ def handle(h: Any, base: str, rest: str) -> int | None:
         h._send(200, {"primaryKey": online.keys[ep], "secondaryKey": online.keys[ep][::-1]})
         return 200
     if tail == "/token" and h.command == "POST":
-        h._send(200, {"accessToken": online.keys[ep], "expiryTimeUtc": int(time.time()) + 3600, "tokenType": "Bearer"})
+        h._send(
+            200,
+            {"accessToken": online.keys[ep], "expiryTimeUtc": int(time.time()) + 3600, "tokenType": "Bearer"},
+        )
         return 200
     if tail == "/deployments" and h.command == "GET":
         h._send(200, {"value": list(online.deployments.get(ep, {}).values())})
@@ -325,7 +341,12 @@ def _endpoint(h: Any, base: str, ep: str) -> int:
     if compute is not None:
         name = str(compute).rsplit("/", 1)[-1]
         if name not in online.computes:
-            return _err(h, 400, "BadArgument", f"compute {compute} is not a Kubernetes compute attached to the workspace")
+            return _err(
+                h,
+                400,
+                "BadArgument",
+                f"compute {compute} is not a Kubernetes compute attached to the workspace",
+            )
     if old and (old["properties"].get("compute") is None) != (compute is None):
         return _err(h, 409, "Conflict", f"endpoint {ep}: cannot change between managed and Kubernetes")
     problem = _check_traffic(online, ep, props)
@@ -335,7 +356,8 @@ def _endpoint(h: Any, base: str, ep: str) -> int:
     record = {
         "id": f"{base}/onlineEndpoints/{ep}", "name": ep, "location": online.location,
         "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-        "identity": {"type": "SystemAssigned"}, "tags": body.get("tags") or {}, "kind": "K8S" if compute else "Managed",
+        "identity": {"type": "SystemAssigned"}, "tags": body.get("tags") or {},
+        "kind": "K8S" if compute else "Managed",
         "properties": {
             **props, "traffic": props.get("traffic") or {}, "mirrorTraffic": props.get("mirrorTraffic") or {},
             "scoringUri": online.scoring_uri(ep), "provisioningState": "Updating" if old else "Creating",
@@ -359,18 +381,7 @@ def _deployment(h: Any, base: str, ep: str, name: str) -> int:
         h._send(200, stored[name])
         return 200
     if h.command == "DELETE":
-        if name not in stored:
-            return _err(h, 404, "ResourceNotFound", f"deployment {name} not found on {ep}")
-        props = online.endpoints[ep]["properties"]
-        if props.get("traffic", {}).get(name) or props.get("mirrorTraffic", {}).get(name):
-            return _err(h, 400, "BadArgument", f"deployment {name} takes traffic: move it first")
-
-        def remove() -> str | None:
-            online.drop(ep, name)
-            stored.pop(name, None)
-            return None
-
-        return _operation(h, base, remove, 202, None)
+        return _delete_deployment(h, base, ep, name)
     if h.command != "PUT":
         return _err(h, 405, "MethodNotAllowed", "unsupported")
     body = h.body if isinstance(h.body, dict) else {}
@@ -388,12 +399,24 @@ def _deployment(h: Any, base: str, ep: str, name: str) -> int:
     m = re.search(r"/environments/(?P<n>[^/]+)/versions/(?P<v>[^/]+)$", str(props.get("environmentId") or ""))
     env = online.environments.get(m["n"], {}).get(m["v"]) if m else None
     if env is None:
-        return _err(h, 400, "BadArgument", f"environmentId {props.get('environmentId')!r} is not an environment version")
+        return _err(
+            h,
+            400,
+            "BadArgument",
+            f"environmentId {props.get('environmentId')!r} is not an environment version",
+        )
     image = env["properties"]["image"]
     inference = env["properties"].get("inferenceConfig") or {}
-    routes = {k: (inference.get(k) or {}).get("path") for k in ("livenessRoute", "readinessRoute", "scoringRoute")}
+    routes = {
+        k: (inference.get(k) or {}).get("path") for k in ("livenessRoute", "readinessRoute", "scoringRoute")
+    }
     if not all(isinstance(v, str) and v.startswith("/") for v in routes.values()):
-        return _err(h, 400, "BadArgument", "a custom container needs inferenceConfig liveness, readiness and scoring routes")
+        return _err(
+            h,
+            400,
+            "BadArgument",
+            "a custom container needs inferenceConfig liveness, readiness and scoring routes",
+        )
     if not _DIGEST_IMAGE.match(image):
         return _err(h, 400, "BadArgument", f"image {image!r}: this workspace pins images by digest")
     old = stored.get(name)
@@ -412,3 +435,20 @@ def _deployment(h: Any, base: str, ep: str, name: str) -> int:
         return error
 
     return _operation(h, base, work, 200 if old else 201, record)
+
+
+def _delete_deployment(h: Any, base: str, ep: str, name: str) -> int:
+    online: Online = h.state.online
+    stored = online.deployments.setdefault(ep, {})
+    if name not in stored:
+        return _err(h, 404, "ResourceNotFound", f"deployment {name} not found on {ep}")
+    props = online.endpoints[ep]["properties"]
+    if props.get("traffic", {}).get(name) or props.get("mirrorTraffic", {}).get(name):
+        return _err(h, 400, "BadArgument", f"deployment {name} takes traffic: move it first")
+
+    def remove() -> str | None:
+        online.drop(ep, name)
+        stored.pop(name, None)
+        return None
+
+    return _operation(h, base, remove, 202, None)

@@ -40,8 +40,8 @@ def label_only_image(storage: Buildah, registry: Any, version: str) -> str:
     storage.run(["rm", ctr], 60, "rm")
     digest = storage.root / f"aml-{version}.digest"  # type: ignore[operator]
     target = f"docker://{registry.address}/edgetrain-scoring:aml-{version}"
-    storage.run(["push", "--tls-verify=false", "--digestfile", str(digest), f"localhost/edgetrain-aml:{version}",
-                 target], 120, "push")  # fmt: skip
+    local = f"localhost/edgetrain-aml:{version}"
+    storage.run(["push", "--tls-verify=false", "--digestfile", str(digest), local, target], 120, "push")
     return f"{registry.address}/edgetrain-scoring@{digest.read_text().strip()}"
 
 
@@ -81,7 +81,9 @@ class Workspace:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory, registry: Any) -> tuple[Any, Path, dict[str, Released]]:
+def released(
+    tmp_path_factory: pytest.TempPathFactory, registry: Any
+) -> tuple[Any, Path, dict[str, Released]]:
     need_tools("buildah", "docker-registry")
     tmp = tmp_path_factory.mktemp("aml-rollout")
     project = committed_project(tmp / "repo")
@@ -93,12 +95,14 @@ def released(tmp_path_factory: pytest.TempPathFactory, registry: Any) -> tuple[A
         assert register(registry_dir, context, n) == str(n)
         releases[str(n)] = Released(str(n), context, label_only_image(storage, registry, str(n)))
     yield project, registry_dir, releases
-    subprocess.run(["buildah", *storage.global_args(), "rmi", "--all", "--force"], capture_output=True, timeout=300,
-                   check=False)  # fmt: skip
+    argv = ["buildah", *storage.global_args(), "rmi", "--all", "--force"]
+    subprocess.run(argv, capture_output=True, timeout=300, check=False)
 
 
 @pytest.fixture(params=["azureml-managed", "azureml-kubernetes"])
-def workspace(request: pytest.FixtureRequest, azureml: Any, released: Any, capsys: Any) -> Iterator[Workspace]:
+def workspace(
+    request: pytest.FixtureRequest, azureml: Any, released: Any, capsys: Any
+) -> Iterator[Workspace]:
     project, registry_dir, releases = released
     kind = request.param
     for release in releases.values():
@@ -113,9 +117,14 @@ def workspace(request: pytest.FixtureRequest, azureml: Any, released: Any, capsy
         target["compute"] = "arc-stackhub"
     config = write_config(project, [target], registry_dir)
     data = yaml.safe_load(config.read_text())
-    data["azureml"] = {"subscription_id": SUB, "resource_group": RG, "workspace": WS, "model_name": "edgetrain-xgb"}
+    data["azureml"] = {
+        "subscription_id": SUB,
+        "resource_group": RG,
+        "workspace": WS,
+        "model_name": "edgetrain-xgb",
+    }
     config.write_text(yaml.safe_dump(data))
-    yield Workspace(azureml, project.root, config, releases, target["name"], capsys)
+    return Workspace(azureml, project.root, config, releases, target["name"], capsys)
 
 
 def test_rollout_cases(workspace: Workspace, tmp_path: Path) -> None:
@@ -123,7 +132,8 @@ def test_rollout_cases(workspace: Workspace, tmp_path: Path) -> None:
     # 1. first deploy: the endpoint answers like `edgetrain serve`
     code, first, err = ws.release("1")
     assert code == 0, err
-    assert first is not None and (first["slot"], first["traffic_after"]) == ("blue", {"blue": 100})
+    assert first is not None
+    assert (first["slot"], first["traffic_after"]) == ("blue", {"blue": 100})
     body = records(make_frame(20, 99))  # rows a client sends (made up here; the smoke test made its own)
     answered = ws.score(body)
     assert answered.status_code == 200, answered.text
@@ -137,40 +147,53 @@ def test_rollout_cases(workspace: Workspace, tmp_path: Path) -> None:
     # rerun changes nothing: no PUT reaches the stand-in
     puts = sum(1 for c in ws.aml.log if c.method == "PUT")
     code, again, err = ws.release("1")
-    assert code == 0 and again is not None and again["changed"] is False, err
+    assert code == 0, err
+    assert again is not None
+    assert again["changed"] is False
     assert sum(1 for c in ws.aml.log if c.method == "PUT") == puts
     # 2. upgrade: mirrored, then 25%, then all; the old slot is kept
     traffic_puts: list[dict] = []
     start = len(ws.aml.log)
     code, up, err = ws.release("2")
     assert code == 0, err
-    assert up is not None and up["traffic_after"] == {"green": 100}
+    assert up is not None
+    assert up["traffic_after"] == {"green": 100}
     for call in ws.aml.log[start:]:
         if call.method == "PUT" and call.path.endswith(f"/onlineEndpoints/{ws.target}"):
-            traffic_puts.append({k: v for k, v in call.body["properties"].items() if k in ("traffic", "mirrorTraffic")})
+            traffic_puts.append(
+                {k: v for k, v in call.body["properties"].items() if k in ("traffic", "mirrorTraffic")}
+            )
     assert {"traffic": {"blue": 100}, "mirrorTraffic": {"green": 10}} in traffic_puts
     assert {"traffic": {"green": 25, "blue": 75}} in [{k: v for k, v in p.items() if v} for p in traffic_puts]
     assert set(ws.status()["slots"]) == {"blue", "green"}
-    assert ws.score(body, "green").status_code == 200 and ws.score(body, "blue").status_code == 200
+    assert ws.score(body, "green").status_code == 200
+    assert ws.score(body, "blue").status_code == 200
     # 3. a release that cannot start: traffic stays, one line, non-zero; blue holds version 1 again
     before = ws.status()
     code, _, err = ws.release("3")
     assert code == 14
-    assert len(err.strip().splitlines()) == 1 and "traffic stays on slot green (version 2)" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "traffic stays on slot green (version 2)" in err
     assert "User container has crashed" in err
-    assert ws.status() == before and ws.endpoint()["traffic"] == {"green": 100}
+    assert ws.status() == before
+    assert ws.endpoint()["traffic"] == {"green": 100}
     # 4. rollback, and its rerun
     code, out, err = ws.run("rollback", "--target", ws.target, "--json")
     assert code == 0, err
     assert json.loads(out)["traffic_after"] == {"blue": 100}
     assert ws.endpoint()["traffic"] == {"blue": 100}
     code, out, err = ws.run("rollback", "--target", ws.target, "--json")
-    assert code == 0 and json.loads(out)["changed"] is False, err
+    assert code == 0, err
+    assert json.loads(out)["changed"] is False
     # bad input: one line, non-zero, no traffic change
     before = ws.status()
     fake = ws.releases["2"].image.split("@")[0] + "@sha256:" + "0" * 64
-    for version, image, message in (("99", None, "never released"), ("2", fake, "not in the registry by that digest")):
+    for version, image, message in (
+        ("99", None, "never released"),
+        ("2", fake, "not in the registry by that digest"),
+    ):
         code, _, err = ws.release(version, image or ws.releases["2"].image)
-        assert code == 14 and len(err.strip().splitlines()) == 1 and message in err, err
+        assert code == 14, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert message in err
     assert ws.status() == before
-

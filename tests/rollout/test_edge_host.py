@@ -149,7 +149,8 @@ def test_units_it_would_install_pass_systemd_analyze(host: Host) -> None:
     assert names == [f"edgetrain-{TARGET}-blue.service", f"edgetrain-{TARGET}-front.service",
                      f"edgetrain-{TARGET}-front.socket"]  # fmt: skip
     slot = (folder / f"edgetrain-{TARGET}-blue.service").read_text()
-    assert host.releases["1"].image in slot and "--user=10001:10001" in slot
+    assert host.releases["1"].image in slot
+    assert "--user=10001:10001" in slot
     verified = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *(str(folder / n) for n in names)],
         capture_output=True, text=True, timeout=120, check=False,
@@ -170,7 +171,9 @@ def test_upgrade_takes_traffic_and_keeps_the_old_slot(host: Host) -> None:
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
     assert (outcome["slot"], outcome["traffic_before"], outcome["traffic_after"]) == (
-        "green", {"blue": 100}, {"green": 100}
+        "green",
+        {"blue": 100},
+        {"green": 100},
     )
     state = host.status()
     assert {k: v["version"] for k, v in state["slots"].items()} == {"blue": "1", "green": "2"}
@@ -200,7 +203,8 @@ def test_a_release_that_cannot_start_leaves_traffic(host: Host) -> None:
     assert done.returncode == 14
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "version 3 refused" in lines[0] and "traffic stays on slot green (version 2)" in lines[0]
+    assert "version 3 refused" in lines[0]
+    assert "traffic stays on slot green (version 2)" in lines[0]
     assert host.status() == before  # blue holds version 1 again, for a rollback
     assert host.front("/metadata").json()["model"]["version"] == "2"
     assert "deployed:\n    -" in show(host.config, "3", host.project.root)
@@ -211,8 +215,16 @@ def test_a_release_that_cannot_start_leaves_traffic(host: Host) -> None:
     [
         (["--target", "nowhere", "--version", "2"], 2, "--target 'nowhere': not in"),
         (["--target", TARGET, "--version", "99"], 14, "version 99 of edgetrain-xgb was never released"),
-        (["--target", TARGET, "--version", "2", "--image", "DIGEST0"], 14, "is not in the registry by that digest"),
-        (["--target", TARGET, "--version", "2", "--image", "V1"], 14, "holds model version '1', not version 2"),
+        (
+            ["--target", TARGET, "--version", "2", "--image", "DIGEST0"],
+            14,
+            "is not in the registry by that digest",
+        ),
+        (
+            ["--target", TARGET, "--version", "2", "--image", "V1"],
+            14,
+            "holds model version '1', not version 2",
+        ),
     ],
 )
 def test_bad_input_one_line_no_traffic_change(host: Host, args: list[str], code: int, message: str) -> None:
@@ -223,7 +235,8 @@ def test_bad_input_one_line_no_traffic_change(host: Host, args: list[str], code:
     substitutes = {"DIGEST0": image.split("@")[0] + "@sha256:" + "0" * 64, "V1": host.releases["1"].image}
     done = host.run(*(substitutes.get(a, a) for a in args))
     assert done.returncode == code, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr
     assert host.status() == before
 
 

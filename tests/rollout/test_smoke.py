@@ -96,7 +96,8 @@ def test_fails_in_one_line(trained: Any, fake: Any, status: int, body: bytes, me
     url = f"http://127.0.0.1:{server.server_address[1]}/score"
     with pytest.raises(DeployError) as err:
         run(post_to(url), schema, SmokeConfig(requests=2, rows=4), "slot green")
-    assert message in str(err.value) and "slot green" in str(err.value)
+    assert message in str(err.value)
+    assert "slot green" in str(err.value)
     assert "\n" not in str(err.value)
 
 

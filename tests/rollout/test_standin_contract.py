@@ -27,13 +27,16 @@ def client(target: DeployTarget) -> Any:
 
 
 def managed() -> DeployTarget:
-    return DeployTarget(name="cloud", kind="azureml-managed", endpoint="ep-cloud", instance_type="Standard_DS3_v2")
+    return DeployTarget(
+        name="cloud", kind="azureml-managed", endpoint="ep-cloud", instance_type="Standard_DS3_v2"
+    )
 
 
 def refused(call: Any) -> HttpResponseError:
     with pytest.raises(HttpResponseError) as err:
         call()
-    assert err.value.status_code is not None and 400 <= err.value.status_code < 500
+    assert err.value.status_code is not None
+    assert 400 <= err.value.status_code < 500
     return err.value
 
 
@@ -43,7 +46,9 @@ def test_endpoint_traffic_must_name_deployments_and_add_up(azureml: Any) -> None
     endpoint = ml.online_endpoints.get("ep-cloud")
     assert endpoint.scoring_uri.startswith("http://127.0.0.1:")
     endpoint.traffic = {"blue": 100}
-    assert "does not exist" in str(refused(lambda: ml.online_endpoints.begin_create_or_update(endpoint).result()))
+    assert "does not exist" in str(
+        refused(lambda: ml.online_endpoints.begin_create_or_update(endpoint).result())
+    )
 
 
 def test_kubernetes_endpoint_needs_an_attached_compute(azureml: Any) -> None:

@@ -36,7 +36,11 @@ def verify(folder: Path) -> subprocess.CompletedProcess[str]:
     need_tools("systemd-analyze")
     files = sorted(str(p) for p in folder.iterdir())
     return subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", *files], capture_output=True, text=True, timeout=120, check=False
+        ["systemd-analyze", "verify", "--man=no", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -55,7 +59,9 @@ def test_the_example_config_stays_valid_and_deploys_nowhere() -> None:
 def test_the_commented_example_targets_are_valid(tmp_path: Path) -> None:
     text = (REPO / "config" / "edge.yaml").read_text()
     block = text.split("  targets: []\n", 1)[1]
-    example = "\n".join(line.replace("  # ", "  ", 1) for line in block.splitlines() if line.startswith("  # "))
+    example = "\n".join(
+        line.replace("  # ", "  ", 1) for line in block.splitlines() if line.startswith("  # ")
+    )
     data = yaml.safe_load((REPO / "config" / "edge.yaml").read_text())
     data["deploy"] = {"targets": yaml.safe_load(example)}
     (tmp_path / "edge.yaml").write_text(yaml.safe_dump(data))
@@ -73,8 +79,8 @@ def test_the_commented_example_targets_are_valid(tmp_path: Path) -> None:
         ({"name": "k8s", "kind": "azureml-kubernetes", "endpoint": "ep-1"}, "set compute"),
         ({"name": "edge", "kind": "edge-host", "steps": [10, 100]}, "all traffic at once"),
         ({"name": "edge", "kind": "edge-host", "port": 8081}, "three different ports"),
-        ({"name": "cloud", "kind": "azureml-managed", "endpoint": "ep-1", "instance_type": "S", "steps": [50]},
-         "ending at 100"),
+        ({"name": "cloud", "kind": "azureml-managed", "endpoint": "ep-1", "instance_type": "S",
+          "steps": [50]}, "ending at 100"),
         ({"name": "edge", "kind": "edge-host", "surprise": 1}, "deploy.targets[0].surprise: unknown key"),
     ],
 )  # fmt: skip
@@ -105,7 +111,8 @@ def test_plain_unit_and_front_pass_systemd_analyze(tmp_path: Path, version: str)
     for flag in ("--user=10001:10001", "--read-only", "--cap-drop=all", "--memory=512m", "--cpus=0.5",
                  "--publish=127.0.0.1:9002:5001", "--security-opt=no-new-privileges"):  # fmt: skip
         assert flag in slot.text
-    assert IMAGE in slot.text and "Restart=on-failure" in slot.text
+    assert IMAGE in slot.text
+    assert "Restart=on-failure" in slot.text
     assert ("--health-on-failure=kill" in slot.text) == (version == "4.3")
     socket, front = units.front_units(target, "green")
     assert "ListenStream=9000" in socket.text
@@ -116,7 +123,9 @@ def test_plain_unit_and_front_pass_systemd_analyze(tmp_path: Path, version: str)
 
 def test_systemd_analyze_refuses_a_broken_unit(tmp_path: Path) -> None:
     slot = units.slot_unit(edge(podman_version="4.3"), "blue", IMAGE, "7")
-    broken = units.UnitFile(slot.name, slot.text.replace("ExecStart=/usr/bin/podman", "ExecStart=podman-nowhere"))
+    broken = units.UnitFile(
+        slot.name, slot.text.replace("ExecStart=/usr/bin/podman", "ExecStart=podman-nowhere")
+    )
     done = verify(write(tmp_path / "units", broken))
     assert done.returncode != 0
 
@@ -138,7 +147,9 @@ def test_quadlet_container_by_structure() -> None:
     assert "HealthOnFailure" not in units.slot_unit(edge(podman_version="4.4"), "blue", IMAGE, "7").text
 
 
-@pytest.mark.parametrize("image", ["edgetrainacr.azurecr.io/edgetrain-scoring:7", "sha256:" + "a" * 64, IMAGE[:-1]])
+@pytest.mark.parametrize(
+    "image", ["edgetrainacr.azurecr.io/edgetrain-scoring:7", "sha256:" + "a" * 64, IMAGE[:-1]]
+)
 def test_units_take_images_by_digest_only(image: str) -> None:
     with pytest.raises(ValueError, match="an image by digest"):
         units.slot_unit(edge(), "blue", image, "7")

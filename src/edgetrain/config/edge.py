@@ -139,7 +139,9 @@ class DeployTarget(StrictModel):
     name: TargetName
     kind: Literal["azureml-managed", "azureml-kubernetes", "edge-host"]
     # Azure ML kinds
-    endpoint: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")] | None = None
+    endpoint: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")] | None = (
+        None
+    )
     auth_mode: Literal["key", "aml_token", "aad_token"] = "key"
     instance_type: Name | None = None
     instance_count: Annotated[int, Field(ge=1)] = 1

@@ -67,14 +67,16 @@ def deployment_entity(cfg: DeployTarget, slot: str, release: Release) -> Any:
         from azure.ai.ml.entities import ResourceRequirementsSettings, ResourceSettings
 
         size = ResourceSettings(cpu=f"{cfg.cpus:g}", memory=kubernetes_memory(cfg.memory))
-        return KubernetesOnlineDeployment(resources=ResourceRequirementsSettings(requests=size, limits=size), **common)
+        return KubernetesOnlineDeployment(
+            resources=ResourceRequirementsSettings(requests=size, limits=size), **common
+        )
     return ManagedOnlineDeployment(**common)
 
 
 def kubernetes_memory(value: str) -> str:
     """``1g`` / ``512m`` (Podman's spelling, from config) as Kubernetes quantities ``1Gi`` / ``512Mi``."""
     unit = value[-1].lower()
-    return f"{value[:-1]}{ {'k': 'Ki', 'm': 'Mi', 'g': 'Gi'}[unit]}" if unit.isalpha() else value
+    return f"{value[:-1]}{ {'k': 'Ki', 'm': 'Mi', 'g': 'Gi'}[unit] }" if unit.isalpha() else value
 
 
 class AzureMLTarget(Target):
@@ -146,7 +148,9 @@ class AzureMLTarget(Target):
         deployment = deployment_entity(self.cfg, slot, release)
         result = self._call(
             f"create deployment {slot} on {self.cfg.endpoint}",
-            lambda: self.client.online_deployments.begin_create_or_update(deployment).result(timeout=timeout_s),
+            lambda: self.client.online_deployments.begin_create_or_update(deployment).result(
+                timeout=timeout_s
+            ),
         )
         state = getattr(result, "provisioning_state", None)
         state = getattr(state, "value", state)  # an enum in some azure-ai-ml versions
@@ -156,7 +160,9 @@ class AzureMLTarget(Target):
     def remove_slot(self, slot: str) -> None:
         self._call(
             f"delete deployment {slot} of {self.cfg.endpoint}",
-            lambda: self.client.online_deployments.begin_delete(name=slot, endpoint_name=self.cfg.endpoint).result(),
+            lambda: self.client.online_deployments.begin_delete(
+                name=slot, endpoint_name=self.cfg.endpoint
+            ).result(),
         )
 
     def set_traffic(self, traffic: dict[str, int], mirror: dict[str, int]) -> None:
@@ -174,7 +180,10 @@ class AzureMLTarget(Target):
         endpoint = self._call(f"get endpoint {self.cfg.endpoint}", self._endpoint)
         if endpoint is None or not endpoint.scoring_uri:
             raise DeployError(f"endpoint {self.cfg.endpoint} has no scoring URI")
-        keys = self._call(f"get keys of {self.cfg.endpoint}", lambda: self.client.online_endpoints.get_keys(self.cfg.endpoint))
+        keys = self._call(
+            f"get keys of {self.cfg.endpoint}",
+            lambda: self.client.online_endpoints.get_keys(self.cfg.endpoint),
+        )
         secret = getattr(keys, "primary_key", None) or getattr(keys, "access_token", None) or ""
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         if slot is not None:

@@ -46,11 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def find_target(cfg: EdgeConfig, name: str | None, config: Path) -> DeployTarget:
     known = [t.name for t in cfg.deploy.targets]
     if not name:
-        raise ConfigError(f"--target: name one of deploy.targets in {config} ({', '.join(known) or 'none set'})")
+        raise ConfigError(
+            f"--target: name one of deploy.targets in {config} ({', '.join(known) or 'none set'})"
+        )
     for target in cfg.deploy.targets:
         if target.name == name:
             return target
-    raise ConfigError(f"--target {name!r}: not in {config} deploy.targets (known: {', '.join(known) or 'none'})")
+    raise ConfigError(
+        f"--target {name!r}: not in {config} deploy.targets (known: {', '.join(known) or 'none'})"
+    )
 
 
 def open_target(target: DeployTarget, config: Path) -> Any:
@@ -81,7 +85,9 @@ def _deploy(args: argparse.Namespace) -> int:
     cfg, target = _open(args)
     registry, _ = open_registry(args)
     with tempfile.TemporaryDirectory(prefix="edgetrain-deploy-") as tmp:
-        release, registered, schema = resolve(registry, args.model_version, args.image, Path(tmp), args.authfile)
+        release, _registered, schema = resolve(
+            registry, args.model_version, args.image, Path(tmp), args.authfile
+        )
     with target.locked():
         outcome = deploy(target, release, schema, cfg)
     lineage.after_deploy(registry, outcome)
@@ -130,10 +136,13 @@ def _report(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
     else:
         smoke = doc["smoke"]
         figures = (
-            f"; smoke {smoke['requests']} requests x {smoke['rows']} rows, p50 {smoke['p50_ms']} ms" if smoke else ""
+            f"; smoke {smoke['requests']} requests x {smoke['rows']} rows, p50 {smoke['p50_ms']} ms"
+            if smoke
+            else ""
         )
         print(
-            f"{doc['target']}: {title.lower()}: version {doc['version']} on slot {doc['slot']} at {doc['endpoint']}"
+            f"{doc['target']}: {title.lower()}: version {doc['version']} on slot {doc['slot']} "
+            f"at {doc['endpoint']}"
             f"{figures}; traffic {_traffic(doc['traffic_before'])} -> {_traffic(doc['traffic_after'])}"
         )
     if args.summary:

@@ -80,7 +80,9 @@ class SystemdRuntime(Runtime):
         done = subprocess.run(
             ["systemctl", "is-failed", "--quiet", slot_service(self.target, slot)], check=False, timeout=30
         )
-        return f"{slot_service(self.target, slot)} failed (journalctl -u it)" if done.returncode == 0 else None
+        return (
+            f"{slot_service(self.target, slot)} failed (journalctl -u it)" if done.returncode == 0 else None
+        )
 
     def point_front(self, slot: str, units: tuple[UnitFile, UnitFile]) -> None:  # noqa: ARG002
         for unit in units:
@@ -131,7 +133,7 @@ class LoopbackRuntime(Runtime):
     def _spawn(self, argv: list[str], log_name: str) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with (self.state_dir / log_name).open("ab") as sink:
-            process = subprocess.Popen(  # noqa: S603 - argv built here from validated config
+            process = subprocess.Popen(
                 argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
         return process.pid
@@ -142,9 +144,13 @@ class LoopbackRuntime(Runtime):
         registry = image.split("/", 1)[0]
         tls = "--tls-verify=false" if is_loopback(registry) else "--tls-verify=true"
         try:
-            done = self.buildah.run(["from", tls, "--quiet", f"docker://{image}"], PULL_TIMEOUT_S, f"pull {image}")
+            done = self.buildah.run(
+                ["from", tls, "--quiet", f"docker://{image}"], PULL_TIMEOUT_S, f"pull {image}"
+            )
             container = done.stdout.strip().splitlines()[-1]
-            config = self.buildah.run(["inspect", "--type", "container", container], 120, "inspect the container")
+            config = self.buildah.run(
+                ["inspect", "--type", "container", container], 120, "inspect the container"
+            )
         except EdgetrainError as err:
             raise DeployError(str(err)) from None
         cmd = json.loads(config.stdout).get("OCIv1", {}).get("config", {}).get("Cmd") or []
@@ -187,7 +193,13 @@ class LoopbackRuntime(Runtime):
         old = self.record.pop("front", None)
         if old:
             _stop(int(old["pid"]))
-        argv = [activate, "-l", f"127.0.0.1:{self.target.port}", proxyd, f"127.0.0.1:{slot_port(self.target, slot)}"]
+        argv = [
+            activate,
+            "-l",
+            f"127.0.0.1:{self.target.port}",
+            proxyd,
+            f"127.0.0.1:{slot_port(self.target, slot)}",
+        ]
         self.record["front"] = {"pid": self._spawn(argv, "front.log"), "slot": slot}
 
     def stop_all(self) -> None:

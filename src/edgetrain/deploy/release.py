@@ -24,7 +24,9 @@ VERSION_LABEL = "io.edgetrain.model.version"
 
 def check_image(image: str, version: str, authfile: Path | None = None) -> None:
     if not _BY_DIGEST.match(image):
-        raise DeployError(f"--image {image!r}: expected registry/repository@sha256:<64 hex> (an image by digest)")
+        raise DeployError(
+            f"--image {image!r}: expected registry/repository@sha256:<64 hex> (an image by digest)"
+        )
     try:
         remote = inspect_remote(image, authfile)
     except EdgetrainError as err:

@@ -92,7 +92,9 @@ def deploy(target: Target, release: Release, schema: dict[str, Any], cfg: Deploy
         target.set_traffic(traffic, {})
         if step < 100:
             try:
-                smoke.run(lambda b, t: target.score(None, b, t), schema, cfg.smoke, f"{target.endpoint} at {step}%")
+                smoke.run(
+                    lambda b, t: target.score(None, b, t), schema, cfg.smoke, f"{target.endpoint} at {step}%"
+                )
             except DeployError as err:
                 target.set_traffic(dict(before.traffic), {})
                 raise refuse(str(err)) from None
@@ -109,10 +111,13 @@ def rollback(target: Target) -> Outcome:
     if live is None:
         raise DeployError(f"{target.name}: nothing is deployed, nothing to roll back")
     if idle is None:
-        raise DeployError(f"{target.name}: no previous slot kept (only {_where(before)}): nothing to roll back to")
+        raise DeployError(
+            f"{target.name}: no previous slot kept (only {_where(before)}): nothing to roll back to"
+        )
     if _newer(idle.version, live.version):
+        note = f"already back from version {idle.version}"
         return Outcome(target.name, target.kind, target.endpoint, live.name, live.version, live.image,
-                       False, before, before, notes=[f"already rolled back from version {idle.version}"])  # fmt: skip
+                       False, before, before, notes=[note])  # fmt: skip
     target.set_traffic({idle.name: 100}, {})
     after = target.state()
     return Outcome(target.name, target.kind, target.endpoint, idle.name, idle.version, idle.image, True,

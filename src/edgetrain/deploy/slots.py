@@ -91,7 +91,7 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def create_slot(self, slot: str, release: Release, timeout_s: float) -> None:
-        """Run ``release`` in ``slot`` with no traffic, and wait until it is healthy (or raise DeployError)."""
+        """Run ``release`` in ``slot`` with no traffic; wait until it is healthy (or raise DeployError)."""
 
     @abc.abstractmethod
     def remove_slot(self, slot: str) -> None:

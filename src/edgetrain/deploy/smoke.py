@@ -37,7 +37,9 @@ def read_schema(metadata: Path) -> dict[str, Any]:
         if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
             raise DeployError(f"{metadata}: features[{index}]: needs a name")
         if feature.get("dtype") == "category" and not feature.get("categories"):
-            raise DeployError(f"{metadata}: features[{index}] ({feature['name']}): category without categories")
+            raise DeployError(
+                f"{metadata}: features[{index}] ({feature['name']}): category without categories"
+            )
     return data
 
 
@@ -72,7 +74,9 @@ class SmokeResult:
         return {"requests": self.requests, "rows": self.rows, "p50_ms": self.p50_ms, "max_ms": self.max_ms}
 
     def summary(self) -> str:
-        return f"{self.requests} requests x {self.rows} rows, p50 {self.p50_ms:.1f} ms, max {self.max_ms:.1f} ms"
+        return (
+            f"{self.requests} requests x {self.rows} rows, p50 {self.p50_ms:.1f} ms, max {self.max_ms:.1f} ms"
+        )
 
 
 def _check_shape(answer: bytes, schema: dict[str, Any], n_rows: int) -> str | None:
@@ -82,7 +86,8 @@ def _check_shape(answer: bytes, schema: dict[str, Any], n_rows: int) -> str | No
         return "answer is not JSON"
     predictions = doc.get("predictions") if isinstance(doc, dict) else None
     if not isinstance(predictions, list) or len(predictions) != n_rows:
-        return f"expected {n_rows} predictions, got {len(predictions) if isinstance(predictions, list) else 'none'}"
+        got = len(predictions) if isinstance(predictions, list) else "none"
+        return f"expected {n_rows} predictions, got {got}"
     if schema.get("task") in {"binary", "multiclass"}:
         probabilities = doc.get("probabilities")
         if not isinstance(probabilities, list) or len(probabilities) != n_rows:
@@ -113,6 +118,7 @@ def run(
     p50 = statistics.median(latencies)
     if p50 > cfg.max_latency_ms:
         raise DeployError(
-            f"smoke test on {where}: median latency {p50:.0f} ms is over max_latency_ms {cfg.max_latency_ms:g}"
+            f"smoke test on {where}: median latency {p50:.0f} ms is over "
+            f"max_latency_ms {cfg.max_latency_ms:g}"
         )
     return SmokeResult(cfg.requests, cfg.rows, round(p50, 2), round(max(latencies), 2))

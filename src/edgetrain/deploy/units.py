@@ -67,7 +67,11 @@ def _environment(slot: str, version: str) -> list[str]:
 def slot_unit(target: DeployTarget, slot: str, image: str, version: str) -> UnitFile:
     """The slot's unit: a Quadlet ``.container`` or a plain ``.service`` by the host's Podman version."""
     check_reference(image)
-    return _quadlet(target, slot, image, version) if uses_quadlet(target) else _plain(target, slot, image, version)
+    return (
+        _quadlet(target, slot, image, version)
+        if uses_quadlet(target)
+        else _plain(target, slot, image, version)
+    )
 
 
 def _header(target: DeployTarget, slot: str, version: str) -> list[str]:

@@ -24,7 +24,7 @@ def tag_value(endpoint: str, slot: str, image: str, traffic: int, at: datetime |
     return f"endpoint={endpoint} slot={slot} image={image} traffic={traffic} at={when}"
 
 
-def record(
+def record(  # noqa: PLR0917 - the fields of one lineage record, named at every call
     registry: Registry, version: ModelVersion, target: str, endpoint: str, slot: str, image: str, traffic: int
 ) -> ModelVersion:
     return registry.set_tags(version, {tag_name(target): tag_value(endpoint, slot, image, traffic)})
@@ -49,7 +49,8 @@ def deployments(version: ModelVersion) -> dict[str, dict[str, str]]:
 def show_lines(version: ModelVersion) -> list[str]:
     """Lines for ``models show``: one per target."""
     return [
-        f"    {target}: {d.get('endpoint', '?')} slot {d.get('slot', '?')}, traffic {d.get('traffic', '?')}%, "
+        f"    {target}: {d.get('endpoint', '?')} slot {d.get('slot', '?')}, "
+        f"traffic {d.get('traffic', '?')}%, "
         f"{d.get('image', '?')}, since {d.get('at', '?')}"
         for target, d in sorted(deployments(version).items())
     ]
