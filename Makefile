@@ -54,7 +54,7 @@ demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro + pu
 lint: install ## ruff, workflow and shell checks, the documentation site
 	ruff check .
 	ruff format --check .
-	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
+	shellcheck .ci/run deploy/edge-runner/bootstrap.sh deploy/rollout/release-deploy.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --persona auditor .github/workflows/
 	$(MAKE) --no-print-directory docs
