@@ -23,6 +23,9 @@ def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--registry-dir", type=Path, help="local registry folder (default: config)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--summary", type=Path, help="append a Markdown summary here (GITHUB_STEP_SUMMARY)")
+    parser.add_argument(
+        "--outcome", type=Path, help="write the outcome as JSON here (for `deploy record` in another job)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dep.add_argument("--version", dest="model_version", help="registered model version to deploy")
     dep.add_argument("--image", help="its scoring image by digest: registry/repository@sha256:...")
     dep.add_argument("--authfile", type=Path, help="registry credentials for skopeo (containers-auth.json)")
+    dep.add_argument(
+        "--model-dir",
+        type=Path,
+        help="the version's model files (metadata.json) fetched by another job: no registry access here; "
+        "lineage is then recorded by `deploy record`",
+    )
     dep.set_defaults(handler=_deploy)
     sub = dep.add_subparsers(dest="deploy_command", metavar="ACTION")
     sta = sub.add_parser("status", help="slots, versions, digests and traffic of a target")
@@ -41,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rol = sub.add_parser("rollback", help="all traffic back to the kept previous slot")
     _common(rol, required=True)
     rol.set_defaults(handler=_rollback)
+    rec = sub.add_parser("record", help="record an outcome (--outcome of another job) as registry lineage")
+    _common(rec, required=False)
+    rec.set_defaults(handler=_record)
 
 
 def find_target(cfg: EdgeConfig, name: str | None, config: Path) -> DeployTarget:
@@ -83,14 +95,27 @@ def _deploy(args: argparse.Namespace) -> int:
     if not args.model_version or not args.image:
         raise ConfigError("edgetrain deploy needs --target, --version and --image (or use `deploy status`)")
     cfg, target = _open(args)
-    registry, _ = open_registry(args)
-    with tempfile.TemporaryDirectory(prefix="edgetrain-deploy-") as tmp:
-        release, _registered, schema = resolve(
-            registry, args.model_version, args.image, Path(tmp), args.authfile
+    if args.model_dir is not None:  # an edge host: no Azure here; the plan job checked the version
+        from edgetrain.deploy.release import check_image
+        from edgetrain.deploy.slots import Release
+        from edgetrain.deploy.smoke import read_schema
+
+        check_image(args.image, args.model_version, args.authfile)
+        release, schema = (
+            Release(args.model_version, args.image),
+            read_schema(args.model_dir / "metadata.json"),
         )
+        registry = None
+    else:
+        registry, _ = open_registry(args)
+        with tempfile.TemporaryDirectory(prefix="edgetrain-deploy-") as tmp:
+            release, _registered, schema = resolve(
+                registry, args.model_version, args.image, Path(tmp), args.authfile
+            )
     with target.locked():
         outcome = deploy(target, release, schema, cfg)
-    lineage.after_deploy(registry, outcome)
+    if registry is not None:
+        lineage.after_deploy(registry, outcome)
     _report(args, outcome.to_dict(), "Deployed" if outcome.changed else "Deploy: nothing to change")
     return 0
 
@@ -103,10 +128,29 @@ def _rollback(args: argparse.Namespace) -> int:
     _, target = _open(args)
     with target.locked():
         outcome = rollback(target)
-    if outcome.changed:
+    if outcome.changed and args.outcome is None:
         registry, _ = open_registry(args)
         lineage.after_rollback(registry, outcome)
     _report(args, outcome.to_dict(), "Rolled back" if outcome.changed else "Rollback: nothing to change")
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from edgetrain.deploy import lineage
+    from edgetrain.deploy.rollout import from_dict
+    from edgetrain.registry.cli import open_registry
+
+    if args.outcome is None:
+        raise ConfigError("deploy record needs --outcome FILE (written by `deploy --outcome`)")
+    try:
+        outcome = from_dict(json.loads(args.outcome.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{args.outcome}: not an outcome of `edgetrain deploy --outcome` ({exc})") from None
+    registry, _ = open_registry(args)
+    if outcome.changed:
+        lineage.after_rollback(registry, outcome)  # the same: every slot's version, with its traffic
+    versions = ", ".join(sorted({s.version for s in outcome.after.slots.values()}))
+    print(f"{outcome.target}: lineage recorded for version(s) {versions or '-'}")
     return 0
 
 
@@ -131,6 +175,8 @@ def _traffic(traffic: dict[str, int]) -> str:
 
 
 def _report(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
+    if args.outcome:
+        args.outcome.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:

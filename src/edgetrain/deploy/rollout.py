@@ -48,9 +48,18 @@ class Outcome:
             "traffic_before": self.before.traffic,
             "traffic_after": self.after.traffic,
             "state": self.after.to_dict(),
+            "state_before": self.before.to_dict(),
             "smoke": self.smoke.to_dict() if self.smoke else None,
             "seconds": round(self.seconds, 2),
         }
+
+
+def from_dict(doc: dict[str, Any]) -> Outcome:
+    """An outcome as ``to_dict`` wrote it (``deploy record`` reads the edge job's)."""
+    return Outcome(
+        doc["target"], doc["kind"], doc["endpoint"], doc["slot"], doc["version"], doc["image"],
+        bool(doc["changed"]), TargetState.from_dict(doc["state_before"]), TargetState.from_dict(doc["state"]),
+    )  # fmt: skip
 
 
 def _where(state: TargetState) -> str:

@@ -61,6 +61,13 @@ class TargetState:
                 return self.slots[name]
         return None
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TargetState:
+        slots = {n: Slot(n, str(s["version"]), str(s["image"])) for n, s in (doc.get("slots") or {}).items()}
+        traffic = {str(k): int(v) for k, v in (doc.get("traffic") or {}).items()}
+        mirror = {str(k): int(v) for k, v in (doc.get("mirror") or {}).items()}
+        return cls(slots, traffic, mirror)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "slots": {n: {"version": s.version, "image": s.image} for n, s in sorted(self.slots.items())},
