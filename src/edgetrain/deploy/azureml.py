@@ -41,19 +41,23 @@ def routes() -> dict[str, dict[str, Any]]:
 
 
 def endpoint_entity(cfg: DeployTarget) -> Any:
-    from azure.ai.ml.entities import KubernetesOnlineEndpoint, ManagedOnlineEndpoint
+    from azure.ai.ml.entities import KubernetesOnlineEndpoint, ManagedOnlineEndpoint  # noqa: PLC0415 - azure-ai-ml loads only when a target is used
 
-    common = {"name": cfg.endpoint, "auth_mode": cfg.auth_mode, "tags": {"managed_by": "edgetrain"}}
+    common: dict[str, Any] = {
+        "name": cfg.endpoint,
+        "auth_mode": cfg.auth_mode,
+        "tags": {"managed_by": "edgetrain"},
+    }
     if cfg.kind == "azureml-kubernetes":
         return KubernetesOnlineEndpoint(compute=cfg.compute, **common)
     return ManagedOnlineEndpoint(**common)
 
 
 def deployment_entity(cfg: DeployTarget, slot: str, release: Release) -> Any:
-    from azure.ai.ml.entities import Environment, KubernetesOnlineDeployment, ManagedOnlineDeployment
+    from azure.ai.ml.entities import Environment, KubernetesOnlineDeployment, ManagedOnlineDeployment  # noqa: PLC0415 - azure-ai-ml loads only when a target is used
 
     environment = Environment(image=release.image, inference_config=routes())
-    common = {
+    common: dict[str, Any] = {
         "name": slot,
         "endpoint_name": cfg.endpoint,
         "environment": environment,
@@ -64,7 +68,7 @@ def deployment_entity(cfg: DeployTarget, slot: str, release: Release) -> Any:
     if cfg.instance_type:
         common["instance_type"] = cfg.instance_type
     if cfg.kind == "azureml-kubernetes":
-        from azure.ai.ml.entities import ResourceRequirementsSettings, ResourceSettings
+        from azure.ai.ml.entities import ResourceRequirementsSettings, ResourceSettings  # noqa: PLC0415 - azure-ai-ml loads only when a target is used
 
         size = ResourceSettings(cpu=f"{cfg.cpus:g}", memory=kubernetes_memory(cfg.memory))
         return KubernetesOnlineDeployment(
@@ -92,7 +96,7 @@ class AzureMLTarget(Target):
 
     @cached_property
     def _registry(self) -> Any:
-        from edgetrain.registry.azureml import AzureMLRegistry
+        from edgetrain.registry.azureml import AzureMLRegistry  # noqa: PLC0415 - azure-ai-ml loads only when a target is used
 
         return AzureMLRegistry(self.workspace, credential=self._credential, client_kwargs=self.client_kwargs)
 
@@ -113,7 +117,7 @@ class AzureMLTarget(Target):
         return str(self.cfg.endpoint)
 
     def _endpoint(self) -> Any | None:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - azure-ai-ml loads only when a target is used
 
         try:
             return self.client.online_endpoints.get(self.cfg.endpoint)

@@ -28,7 +28,7 @@ def _common(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dep = subparsers.add_parser(
         "deploy", help="roll a released version out to a target (idle slot, smoke test, traffic)"
     )

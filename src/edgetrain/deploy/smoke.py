@@ -40,7 +40,7 @@ def read_schema(metadata: Path) -> dict[str, Any]:
             raise DeployError(
                 f"{metadata}: features[{index}] ({feature['name']}): category without categories"
             )
-    return data
+    return dict(data)
 
 
 def synthetic_rows(schema: dict[str, Any], n_rows: int, seed: int = SEED) -> list[dict[str, Any]]:
