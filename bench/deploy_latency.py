@@ -152,9 +152,10 @@ def render(seconds: dict, front: dict, direct: dict, n: int) -> str:
         )
     lines += [
         "",
-        "Through the front, the request takes one more loopback TCP hop (systemd-socket-proxyd) and is served",
-        "by the image's server under `buildah run` (chroot isolation); directly, by `edgetrain serve` on the",
-        "host. Figures taken while other jobs shared the 2 cores: compare the columns, not the absolute values.",
+        "Through the front, the request takes one more loopback TCP hop (systemd-socket-proxyd) and is",
+        "served by the image's server under `buildah run` (chroot isolation); directly, by `edgetrain serve`",
+        "on the host. Figures taken while other jobs shared the 2 cores: compare the columns, not the",
+        "absolute values.",
         "",
     ]
     return "\n".join(lines) + "\n"
