@@ -493,17 +493,22 @@ class Rehearsal:
             inputs or {},
         )
         seen = len(self.standin.requests)
+        # each job's token holds what this run's copy of the workflow grants it (rehearsal/permissions.py)
+        self.github.start_run(work / ".github" / "workflows" / workflow, event_name, event)
         started = time.monotonic()
-        done = subprocess.run(
-            [*_no_terminal_prefix(), *cmd],
-            cwd=work,
-            env=_runner_environment(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=ACT_TIMEOUT_S,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*_no_terminal_prefix(), *cmd],
+                cwd=work,
+                env=_runner_environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=ACT_TIMEOUT_S,
+                check=False,
+            )
+        finally:
+            self.github.end_run()
         seconds = time.monotonic() - started
         output = done.stdout + done.stderr
         return ActRun(

@@ -11,6 +11,14 @@ workflows and records every request in :attr:`GitHubAPI.calls`:
   exchanges such an ID token for an access token (what ``azure/login`` does with a federated credential).
 
 Unknown routes answer ``404`` JSON; bad JSON ``400``; a wrong token ``401``. Only 127.0.0.1.
+
+Per-job tokens: act gives every job one ``GITHUB_TOKEN``, GitHub gives each job its own, scoped to the job's
+``permissions:``. The stand-in recovers the job behind every REST request from the kernel
+(:func:`tests.rehearsal.caller.calling_job`: the step process holding the client socket, its
+``GITHUB_JOB``) and checks the route against that job's permissions in the workflow file of the current run
+(:meth:`GitHubAPI.start_run`, which :meth:`tests.rehearsal.act.Rehearsal.run` calls; rules in
+:mod:`tests.rehearsal.permissions`): ``403`` JSON when the job lacks them, when no run is in progress, or
+when the caller cannot be identified (fail closed). A fork pull request's token is read-only.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.rehearsal.caller import calling_job
+from tests.rehearsal.permissions import job_permissions, load_workflow, refusal
+
 BOT_LOGIN = "github-actions[bot]"
 MAX_BODY = 4 * 1024 * 1024
 OIDC_AUDIENCE_AZURE = "api://AzureADTokenExchange"
@@ -42,6 +53,9 @@ class Call:
     body: Any
     authorization: str
     status: int = 0
+    #: The workflow (its name) and job (its id) the request came from, "" if it could not be identified.
+    workflow: str = ""
+    job: str = ""
 
 
 @dataclass
@@ -58,6 +72,15 @@ class State:
     id_tokens: list[dict] = field(default_factory=list)
     access_tokens: dict[str, dict] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The run in progress: its workflow (parsed file), name, and whether its event is a fork pull request.
+    run: RunContext | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    workflow: dict[str, Any]
+    name: str
+    fork: bool
 
 
 class _Error(Exception):
@@ -160,6 +183,7 @@ class Handler(BaseHTTPRequestHandler):
         if not call.path.startswith(prefix):
             raise _Error(404, f"Not Found: {call.path}")
         rest = call.path[len(prefix) :]
+        self._authorize(call, rest)
         routes = (
             (r"/issues/(?P<n>\d+)/comments", self._issue_comments),
             (r"/issues/comments/(?P<id>\d+)", self._comment),
@@ -178,6 +202,23 @@ class Handler(BaseHTTPRequestHandler):
             if match:
                 return handler(call, **match.groupdict())
         raise _Error(404, f"Not Found: {self.command} {call.path}")
+
+    def _authorize(self, call: Call, rest: str) -> None:
+        """403 unless the calling job's token holds the permission the route needs (fail closed)."""
+        run = self.state.run
+        if run is None:
+            raise _Error(403, "no workflow run in progress: no job token is valid")
+        caller = calling_job(self.client_address[1], self.server.server_address[1])
+        if caller is None:
+            raise _Error(403, "the calling job could not be identified: refused")
+        call.workflow, call.job = run.name, caller.job
+        if caller.workflow and caller.workflow != run.name:
+            raise _Error(403, f"token of workflow {caller.workflow!r}, not of the run in progress")
+        if caller.job not in run.workflow["jobs"]:
+            raise _Error(403, f"no job {caller.job!r} in workflow {run.name!r}: refused")
+        why = refusal(job_permissions(run.workflow, caller.job, fork=run.fork), call.method, rest)
+        if why is not None:
+            raise _Error(403, f"{why} [job {caller.job}]")
 
     def _issue_comments(self, call: Call, n: str) -> tuple[int, Any]:
         st = self.state
@@ -452,6 +493,19 @@ class GitHubAPI:
     @property
     def calls(self) -> list[Call]:
         return self.state.calls
+
+    def start_run(self, workflow: Path, event_name: str, event: dict[str, Any]) -> None:
+        """Scope the job tokens to ``workflow`` (the file of the run about to start) and its event."""
+        flow = load_workflow(workflow)
+        pull = event.get("pull_request") or {}
+        head = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+        fork = event_name == "pull_request" and head != f"{self.state.owner}/{self.state.repo}"
+        with self.state.lock:
+            self.state.run = RunContext(flow, str(flow.get("name") or workflow.name), fork)
+
+    def end_run(self) -> None:
+        with self.state.lock:
+            self.state.run = None
 
     def oidc_env(self) -> dict[str, str]:
         """What GitHub gives a job with ``id-token: write``."""

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import REPO_ROOT
 from tests.rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError
+from tests.rehearsal.permissions import unused_permissions
 
 from edgetrain.config.edge import EdgeConfig, StorageConfig
 from edgetrain.data.sample import generate, to_csv_bytes
@@ -176,3 +178,9 @@ def test_a_bad_drop_fails_with_one_line_and_changes_nothing(refresh) -> None:  #
     assert seen.pulls == opened.pulls
     assert seen.comments == opened.comments
     assert seen.branch_sha == opened.branch_sha
+
+
+def test_every_job_uses_every_permission_it_declares(refresh, rehearsal_base: Rehearsal) -> None:  # type: ignore[no-untyped-def]
+    assert refresh["opened"].run.ok
+    workflow = REPO_ROOT / ".github" / "workflows" / "data-refresh.yml"
+    assert unused_permissions(workflow, rehearsal_base.github.calls) == {}

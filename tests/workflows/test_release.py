@@ -24,9 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from tests.conftest import REPO_ROOT
 from tests.image.helpers import STORAGE, load_rehearsal, need_tools
 from tests.rehearsal.act import OWNER, ActRun, Rehearsal
 from tests.rehearsal.fixtures import PR_BRANCH, PR_NUMBER
+from tests.rehearsal.permissions import unused_permissions
 from tests.serving.helpers import serve_context
 
 from edgetrain.serving.image import Buildah
@@ -149,6 +151,12 @@ def test_merge_ships_the_reviewed_model_without_retraining(first: ActRun, releas
     assert props["tags"]["param_max_depth"] == "4"
     assert props["tags"]["stage"] == "production"
     assert tags(r) == sorted(["1", main])
+
+
+def test_every_job_uses_every_permission_it_declares(first: ActRun, release_env: Rehearsal) -> None:
+    assert first.ok
+    workflow = REPO_ROOT / ".github" / "workflows" / "release.yml"
+    assert unused_permissions(workflow, release_env.github.calls) == {}
 
 
 def test_azure_calls_used_the_oidc_exchange(first: ActRun, release_env: Rehearsal) -> None:
