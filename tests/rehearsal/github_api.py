@@ -24,6 +24,7 @@ when the caller cannot be identified (fail closed). A fork pull request's token 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import secrets
 import subprocess
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,6 +76,8 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The run in progress: its workflow (parsed file), name, and whether its event is a fork pull request.
     run: RunContext | None = None
+    #: Finished runs' artifact folders (run id -> folder holding one sub-folder per artifact).
+    artifact_runs: dict[int, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _send(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload).encode()
+        binary = isinstance(payload, bytes)
+        body = payload if binary else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "application/zip" if binary else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -196,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             (r"/git/commits", self._create_commit),
             (r"/git/trees", self._create_tree),
             (r"/git/blobs", self._create_blob),
+            (r"/actions/runs/(?P<run>\d+)/artifacts", self._run_artifacts),
+            (r"/actions/artifacts/(?P<artifact>\d+)/zip", self._artifact_zip),
         )
         for pattern, handler in routes:
             match = re.fullmatch(pattern, rest)
@@ -344,6 +351,31 @@ class Handler(BaseHTTPRequestHandler):
             raise _Error(405, "method not allowed")
         sha = _git(self.state, "rev-parse", "--verify", f"refs/heads/{branch}")
         return 200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}}
+
+    # -- artifacts of earlier runs (what actions/download-artifact with run-id calls) ----------------
+    def _artifacts(self, run: int) -> list[tuple[int, Path]]:
+        folder = self.state.artifact_runs.get(run)
+        if folder is None:
+            raise _Error(404, f"no workflow run {run}")
+        return [(run * 1000 + i, d) for i, d in enumerate(sorted(folder.iterdir())) if d.is_dir()]
+
+    def _run_artifacts(self, call: Call, run: str) -> tuple[int, Any]:
+        found = [{"id": i, "name": d.name} for i, d in self._artifacts(int(run))]
+        return 200, {"total_count": len(found), "artifacts": found}
+
+    def _artifact_zip(self, call: Call, artifact: str) -> tuple[int, Any]:
+        run, _ = divmod(int(artifact), 1000)
+        folder = next((d for i, d in self._artifacts(run) if i == int(artifact)), None)
+        if folder is None:
+            raise _Error(404, f"no artifact {artifact}")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    archive.write(path, path.relative_to(folder).as_posix())
+        if buffer.tell() > MAX_BODY * 16:
+            raise _Error(413, "artifact too large for the stand-in")
+        return 200, buffer.getvalue()
 
     # -- git data API (one commit of several files) ------------------------------------------------
     def _get_commit(self, call: Call, sha: str) -> tuple[int, Any]:
@@ -502,6 +534,11 @@ class GitHubAPI:
         fork = event_name == "pull_request" and head != f"{self.state.owner}/{self.state.repo}"
         with self.state.lock:
             self.state.run = RunContext(flow, str(flow.get("name") or workflow.name), fork)
+
+    def record_artifacts(self, run_id: int, folder: Path) -> None:
+        """Serve ``folder``'s artifacts as those of workflow run ``run_id`` (download-artifact ``run-id``)."""
+        with self.state.lock:
+            self.state.artifact_runs[run_id] = folder
 
     def end_run(self) -> None:
         with self.state.lock:

@@ -1,5 +1,6 @@
-"""Rehearsal of pr-train.yml with act: fork pull requests never reach the edge runner; a same-repository
-pull request trains there, and the privileged job commits dvc.lock, comments and sets a status."""
+"""Rehearsal of pr-train.yml and pr-publish.yml with act: fork pull requests never reach the edge runner; a
+same-repository pull request trains there, and the privileged pr-publish (workflow_run, default-branch files
+only) commits dvc.lock, comments and sets a status."""
 
 from __future__ import annotations
 
@@ -23,11 +24,7 @@ def fork_run(rehearsal_base: Rehearsal) -> tuple[ActRun, int]:
     params = yaml.safe_load(r.show("main", "params.yaml"))
     params["train"]["eta"] = 0.3
     r.commit("fork-change", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Fork: tune eta")
-    run = r.run(
-        "pr-train.yml",
-        "pull_request",
-        r.pull_request_event("fork-change", number=2, fork="someone/edgetrain"),
-    )
+    run = r.pull_request_round("fork-change", number=2, fork="someone/edgetrain")
     return run, len(run.storage_requests)
 
 
@@ -41,7 +38,8 @@ def test_fork_pull_request_never_reaches_the_edge_runner(fork_run, rehearsal_bas
     assert run.ok, run.output[-5000:]
     assert run.ran("decide")
     assert not run.ran("train"), run.job_log("train")
-    assert not run.ran("publish")
+    assert run.then is not None
+    assert not run.then.ran("publish")  # pr-train "succeeded" without training: no pull request is named
     assert storage_requests == 0
     assert not any(run.artifacts.iterdir())
     # a fork's token is read-only on GitHub: the note is in the run's summary, not a comment
@@ -51,8 +49,11 @@ def test_fork_pull_request_never_reaches_the_edge_runner(fork_run, rehearsal_bas
 
 def test_pull_request_trains_on_the_edge_and_comments(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
     assert pr_run.ok, pr_run.output[-8000:]
-    for job in ("decide", "train", "publish"):
+    assert pr_run.then is not None
+    assert pr_run.then.ok, pr_run.then.output[-8000:]
+    for job in ("decide", "train"):
         assert pr_run.ran(job), job
+    assert pr_run.then.ran("publish")
     assert "Running stage 'train'" in pr_run.job_log("train")
     comments = [c for c in rehearsal_base.github.state.comments if c["issue_number"] == 1]
     assert len(comments) == 1
@@ -122,8 +123,10 @@ def test_rerun_updates_the_one_comment_and_commits_nothing(pr_run: ActRun, rehea
     r = rehearsal_base
     assert pr_run.ok
     head = r.rev("tune-depth")
-    again = r.run("pr-train.yml", "pull_request", r.pull_request_event("tune-depth", number=1))
+    again = r.pull_request_round("tune-depth", number=1)
     assert again.ok, again.output[-8000:]
+    assert again.then is not None
+    assert again.then.ok, again.then.output[-8000:]
     assert "Running stage" not in again.job_log("train")  # dvc.lock on the branch already records it
     assert r.rev("tune-depth") == head
     comments = [c for c in r.github.state.comments if c["issue_number"] == 1]
@@ -136,31 +139,81 @@ def test_rerun_updates_the_one_comment_and_commits_nothing(pr_run: ActRun, rehea
 def test_every_job_uses_every_permission_it_declares(pr_run: ActRun, rehearsal_base: Rehearsal) -> None:
     """Each declared permission is needed by a call the job made (without it: the stand-in's 403)."""
     assert pr_run.ok
-    workflow = REPO_ROOT / ".github" / "workflows" / "pr-train.yml"
-    assert unused_permissions(workflow, rehearsal_base.github.calls) == {}
+    for name in ("pr-train.yml", "pr-publish.yml"):
+        workflow = REPO_ROOT / ".github" / "workflows" / name
+        assert unused_permissions(workflow, rehearsal_base.github.calls) == {}, name
 
 
 def test_a_job_without_a_permission_it_needs_fails_on_the_stand_ins_403(
     pr_run: ActRun, rehearsal_base: Rehearsal
 ) -> None:
-    """The same pull request with `statuses: write` taken from publish (its own copy of the workflow)."""
+    """pr-publish with `statuses: write` taken away (on the default branch: the copy a workflow_run runs)."""
     r = rehearsal_base
     assert pr_run.ok
-    flow = yaml.safe_load(r.show("tune-depth", ".github/workflows/pr-train.yml"))
+    main = r.rev("main")
+    flow = yaml.safe_load(r.show("main", ".github/workflows/pr-publish.yml"))
     del flow["jobs"]["publish"]["permissions"]["statuses"]
-    head = r.commit(
-        "no-status-permission",
-        {".github/workflows/pr-train.yml": yaml.safe_dump(flow, sort_keys=False)},
-        "publish without statuses: write",
-        base="tune-depth",
+    r.commit(
+        "main", {".github/workflows/pr-publish.yml": yaml.safe_dump(flow, sort_keys=False)}, "no statuses"
     )
-    run = r.run("pr-train.yml", "pull_request", r.pull_request_event("no-status-permission", number=3))
+    seen = len(r.github.calls)
+    try:
+        run = r.run("pr-publish.yml", "workflow_run", r.workflow_run_event(pr_run, "pr-train"), ref="main")
+    finally:
+        r.reset_branch("main", main)
     assert not run.ok
-    assert run.ran("train")
     assert run.ran("publish")
     log = run.job_log("publish")
     assert "Resource not accessible by integration" in log, log[-3000:]
     assert "statuses: write" in log
-    refused = [c for c in r.github.calls if c.status == 403 and c.job == "publish"]
-    assert [(c.method, c.path.rsplit("/", 2)[-2]) for c in refused] == [("POST", "statuses")]
-    assert not [s for s in r.github.state.statuses if s["sha"] == head]
+    refused = [c for c in r.github.calls[seen:] if c.status == 403]
+    assert [(c.job, c.method, c.path.rsplit("/", 2)[-2]) for c in refused] == [
+        ("publish", "POST", "statuses")
+    ]
+
+
+def test_pull_request_files_cannot_change_what_is_committed_or_posted(
+    pr_run: ActRun, rehearsal_base: Rehearsal
+) -> None:
+    """A pull request rewrites `edgetrain report`, the Makefile and its hand-off: publish runs none."""
+    r = rehearsal_base
+    assert pr_run.ok
+    makefile = r.show("main", "Makefile").replace(
+        "install: .venv/.synced ## create",
+        "install: .venv/.synced\n\t@echo PWNED-BY-MAKEFILE\n\ninstall-x: ## create",
+    )
+    comment_py = r.show("main", "src/edgetrain/report/comment.py").replace(
+        'return "\\n".join(lines).rstrip() + "\\n"',
+        'return "\\n".join(lines).rstrip() + "\\n## Security review: passed\\n"',
+    )
+    workflow = r.show("main", ".github/workflows/pr-train.yml").replace(
+        "cp dvc.lock handoff/\n",
+        "cp dvc.lock handoff/\n          echo '# leaked row 298.1,308.6,1551' >> handoff/dvc.lock\n",
+    )
+    assert "PWNED" in makefile
+    assert "Security review" in comment_py
+    assert "leaked row" in workflow
+    head = r.commit(
+        "attack",
+        {
+            "Makefile": makefile,
+            "src/edgetrain/report/comment.py": comment_py,
+            ".github/workflows/pr-train.yml": workflow,
+        },
+        "Harmless refactor",
+    )
+    run = r.pull_request_round("attack", number=6)
+    assert run.ok, run.output[-5000:]
+    assert "PWNED-BY-MAKEFILE" in run.job_log("train")  # the pull request's own job runs its files ...
+    assert "leaked row" in (run.artifacts / "pr-train-handoff" / "dvc.lock").read_text()
+    assert run.then is not None
+    assert run.then.ok, run.then.output[-5000:]
+    assert "PWNED-BY-MAKEFILE" not in run.then.output  # ... the privileged one none of them
+    [posted] = [c["body"] for c in r.github.state.comments if c["issue_number"] == 6]
+    assert "Security review" not in posted
+    assert posted.startswith(MARKER)
+    # the lock the edge handed over carries a comment; the branch gets the lock re-serialised from its values
+    tip = r.rev("attack")
+    assert "leaked row" not in r.show(tip, "dvc.lock")
+    assert tip == head  # main's dvc.lock already records this tree: nothing to commit
+    assert [s["state"] for s in r.github.state.statuses if s["sha"] == head] == ["success"]

@@ -118,6 +118,8 @@ def release_env(rehearsal_base: Rehearsal) -> Rehearsal:
 @pytest.fixture(scope="module")
 def first(release_env: Rehearsal, trained_pr: ActRun) -> ActRun:
     assert trained_pr.ok, trained_pr.output[-5000:]
+    assert trained_pr.then is not None
+    assert trained_pr.then.ok, trained_pr.then.output[-5000:]
     release_env.merge(PR_BRANCH, PR_NUMBER)
     return release_env.run("release.yml", "push", release_env.push_event())
 
@@ -301,8 +303,10 @@ def test_worse_candidate_fails_the_gate_and_pushes_nothing(first: ActRun, releas
     params["train"].update({"max_depth": 1, "num_boost_round": 2, "early_stopping_rounds": 1, "eta": 0.01})
     params["split"]["test_fraction"] = 0.2  # a different test split from the one v1 was evaluated on
     r.commit("worse", {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "A worse model")
-    pr = r.run("pr-train.yml", "pull_request", r.pull_request_event("worse", number=3))
+    pr = r.pull_request_round("worse", number=3)
     assert pr.ok, pr.output[-5000:]
+    assert pr.then is not None
+    assert pr.then.ok, pr.then.output[-5000:]
     r.merge("worse", 3)
     before_tags, before = tags(r), versions(r)
     run = r.run("release.yml", "push", r.push_event())

@@ -1,10 +1,13 @@
 """``edgetrain report comment``: check the edge runner's hand-off and render the pull-request comment.
 
-Runs in the privileged job. It reads the base branch's metrics and params from git, the pull request's
-params from the checkout, and everything the edge runner produced from the hand-off folder through the
-fixed schema of :mod:`edgetrain.report.handoff`. It writes the comment (Markdown) and the list of
-files whose content differs from the branch (``dvc.lock``, metrics and plots), which the
-workflow then commits. Exit 2 with one line if the hand-off breaks the schema.
+Runs in the privileged ``pr-publish`` workflow (``workflow_run``), whose checkout is the default branch: its
+code, its ``dvc.yaml`` and its committed metrics and params (the base of the comparison). The pull request's
+own files arrive as data in ``--head`` (fetched through the API at the head commit of the triggering run:
+``params.yaml``, and the ``dvc.lock``, metrics and plots the branch holds now); its params pass the
+``Params`` model. Everything the edge runner produced is read from the hand-off through the fixed schema
+of :mod:`edgetrain.report.handoff` and re-serialised from the parsed values. Writes the comment
+(Markdown), the list of files that differ from the branch, and those files (``--commit-dir``), which the
+workflow commits. Exit 2 with one line if anything breaks the schema; nothing is written then.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from edgetrain.errors import ConfigError
+from edgetrain.report.handoff import MAX_FILE_BYTES
 
 #: Committed with dvc.lock: the metrics and plots it records with ``cache: false`` (git-tracked outputs).
 COMMITTED_PREFIXES = ("dvc.lock", "artifacts/metrics.json", "artifacts/plots/")
@@ -30,17 +33,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     com = sub.add_parser("comment", help="check the hand-off and render the sticky comment")
     com.add_argument("--handoff", type=Path, required=True, help="folder downloaded from the edge job")
     com.add_argument("--base-ref", required=True, help="base branch (compared against origin/<base-ref>)")
-    com.add_argument("--repo", type=Path, default=Path(), help="checkout of the pull request")
+    com.add_argument("--repo", type=Path, default=Path(), help="checkout of the default branch")
+    com.add_argument("--head", type=Path, required=True, help="the pull request's files at its head (data)")
     com.add_argument("--out", type=Path, required=True, help="Markdown comment to write")
     com.add_argument("--changed", type=Path, required=True, help="JSON list of files to commit")
+    com.add_argument("--commit-dir", type=Path, required=True, help="where the files to commit are written")
     com.set_defaults(handler=_comment)
 
 
-def _git_show(repo: Path, rev: str, path: str) -> bytes | None:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "show", f"{rev}:{path}"], capture_output=True, check=False, timeout=60
-    )
-    return done.stdout if done.returncode == 0 else None
+def _read(path: Path) -> bytes | None:
+    if path.is_symlink() or not path.is_file():
+        return None
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    return path.read_bytes()
 
 
 def _yaml(data: bytes | None, where: str) -> dict:
@@ -54,23 +60,26 @@ def _yaml(data: bytes | None, where: str) -> dict:
 
 
 def _comment(args: argparse.Namespace) -> int:
+    from edgetrain.config.params import load_params
     from edgetrain.report import comment, handoff
 
     if not _REF.match(args.base_ref):
         raise ConfigError(f"--base-ref: {args.base_ref[:40]!r} is not a plain branch name")
-    repo = args.repo
-    head_params = _yaml((repo / "params.yaml").read_bytes(), "params.yaml")
-    dvc_yaml = _yaml((repo / "dvc.yaml").read_bytes(), "dvc.yaml")
+    repo, head = args.repo, args.head
+    if _read(head / "params.yaml") is None:
+        raise ConfigError(f"{head}/params.yaml: missing (the pull request's params)")
+    load_params(head / "params.yaml")  # the Params model: unknown keys and bad values stop here
+    head_params = _yaml(_read(head / "params.yaml"), "params.yaml (pull request)")
+    dvc_yaml = _yaml(_read(repo / "dvc.yaml"), "dvc.yaml")
     got = handoff.load_handoff(args.handoff, dvc_yaml, head_params)
-    base = f"origin/{args.base_ref}"
-    base_metrics_raw = _git_show(repo, base, handoff.METRICS_FILE)
+    base_metrics_raw = _read(repo / handoff.METRICS_FILE)
     try:
         base_metrics = handoff.read_metrics(json.loads(base_metrics_raw)) if base_metrics_raw else {}
     except ValueError:
-        raise ConfigError(f"{base}:{handoff.METRICS_FILE}: not valid JSON") from None
-    base_params = _yaml(_git_show(repo, base, "params.yaml"), f"{base}:params.yaml")
+        raise ConfigError(f"{args.base_ref}:{handoff.METRICS_FILE}: not valid JSON") from None
+    base_params = _yaml(_read(repo / "params.yaml"), f"{args.base_ref}:params.yaml")
     committed = sorted(p for p in got.files if p.startswith(COMMITTED_PREFIXES))
-    changed = [p for p in committed if not (repo / p).is_file() or (repo / p).read_bytes() != got.files[p]]
+    changed = [p for p in committed if _read(head / p) != got.files[p]]
     text = comment.render(
         base_ref=args.base_ref,
         base_metrics=base_metrics,
@@ -81,6 +90,10 @@ def _comment(args: argparse.Namespace) -> int:
         plots=got.plots,
         lock_changed=bool(changed),
     )
+    for path in changed:
+        target = args.commit_dir / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(got.files[path])
     args.out.write_text(text, encoding="utf-8")
     args.changed.write_text(json.dumps(changed), encoding="utf-8")
     print(f"comment: {args.out} ({len(text)} bytes); files to commit: {', '.join(changed) or 'none'}")
