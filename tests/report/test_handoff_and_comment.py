@@ -116,7 +116,7 @@ def test_comment_diff_params_and_charts(handoff: Path) -> None:
     assert text.startswith(comment.MARKER)
     assert "| auc |" in text
     assert "+0.0100" in text
-    assert "| train.max_depth | `6` | `4` |" in text
+    assert "| train.max&#95;depth | 6 | 4 |" in text
     assert text.count("```mermaid") == 3  # ROC, precision-recall, importance (no residuals for binary)
     assert got.model_md5 in text
     roc_line = next(line for line in text.splitlines() if line.startswith("  line ["))

@@ -141,21 +141,22 @@ def test_empty_permissions_grant_nothing_and_a_job_block_replaces_the_workflow_o
     assert refusal({"contents": "write"}, "DELETE", "/contents/x") is not None  # unknown route: refused
 
 
-def test_a_fork_pull_requests_token_is_read_only(api: GitHubAPI) -> None:
-    path = REPO_ROOT / ".github" / "workflows" / "pr-train.yml"
-    name = load_workflow(path)["name"]
+def test_a_fork_pull_requests_token_is_read_only(api: GitHubAPI, tmp_path: Path) -> None:
+    path = tmp_path / "flow.yml"
+    job = {"runs-on": "ubuntu-latest", "permissions": {"statuses": "write"}, "steps": []}
+    path.write_text(yaml.safe_dump({"name": "flow", "on": "pull_request", "jobs": {"j": job}}))
     fork = {"pull_request": {"head": {"repo": {"full_name": "someone/r"}}}}
     api.start_run(path, "pull_request", fork)
-    status, body = _call_as(api, "publish", name, "POST", "/statuses/" + "a" * 40)
+    status, body = _call_as(api, "j", "flow", "POST", "/statuses/" + "a" * 40)
     assert status == 403, body
     assert "statuses: write" in body["message"]
     same = {"pull_request": {"head": {"repo": {"full_name": f"{OWNER}/{REPO}"}}}}
     api.start_run(path, "pull_request", same)
-    assert _call_as(api, "publish", name, "POST", "/statuses/" + "a" * 40)[0] != 403
+    assert _call_as(api, "j", "flow", "POST", "/statuses/" + "a" * 40)[0] != 403
 
 
 def test_an_unidentifiable_caller_or_a_call_outside_a_run_is_refused(api: GitHubAPI) -> None:
-    path = REPO_ROOT / ".github" / "workflows" / "pr-train.yml"
+    path = REPO_ROOT / ".github" / "workflows" / "pr-publish.yml"
     name = load_workflow(path)["name"]
     status, body = _call_as(api, "publish", name, "GET", "/pulls")
     assert (status, "no workflow run in progress" in body["message"]) == (403, True)

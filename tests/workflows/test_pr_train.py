@@ -61,7 +61,7 @@ def test_pull_request_trains_on_the_edge_and_comments(pr_run: ActRun, rehearsal_
     assert comments[0]["user"]["login"] == BOT_LOGIN
     assert body.startswith(MARKER)
     assert "| auc |" in body
-    assert "| train.max_depth | `6` | `4` |" in body
+    assert "| train.max&#95;depth | 6 | 4 |" in body
     assert body.count("```mermaid") >= 3
     assert "xychart-beta" in body
     model_md5 = (pr_run.artifacts / "pr-train-handoff" / "model.md5").read_text().strip()
