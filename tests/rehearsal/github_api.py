@@ -188,7 +188,6 @@ class Handler(BaseHTTPRequestHandler):
         if not call.path.startswith(prefix):
             raise _Error(404, f"Not Found: {call.path}")
         rest = call.path[len(prefix) :]
-        self._authorize(call, rest)
         routes = (
             (r"/issues/(?P<n>\d+)/comments", self._issue_comments),
             (r"/issues/comments/(?P<id>\d+)", self._comment),
@@ -207,6 +206,7 @@ class Handler(BaseHTTPRequestHandler):
         for pattern, handler in routes:
             match = re.fullmatch(pattern, rest)
             if match:
+                self._authorize(call, rest)
                 return handler(call, **match.groupdict())
         raise _Error(404, f"Not Found: {self.command} {call.path}")
 
