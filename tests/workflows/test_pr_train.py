@@ -234,3 +234,42 @@ def test_pull_request_files_cannot_change_what_is_committed_or_posted(
     assert "leaked row" not in r.show(tip, "dvc.lock")
     assert tip == head  # main's dvc.lock already records this tree: nothing to commit
     assert [s["state"] for s in r.github.state.statuses if s["sha"] == head] == ["success"]
+
+
+def test_a_hand_off_off_schema_stops_publish_with_one_line_and_nothing_posted(
+    pr_run: ActRun, rehearsal_base: Rehearsal
+) -> None:
+    """The pull request's hand-off step adds a file: pr-publish names it, commits and posts nothing."""
+    r = rehearsal_base
+    assert pr_run.ok
+    workflow = r.show("main", ".github/workflows/pr-train.yml").replace(
+        "cp dvc.lock handoff/\n", "cp dvc.lock handoff/\n          echo 'udi,torque' > handoff/rows.csv\n"
+    )
+    assert "rows.csv" in workflow
+    head = r.commit("extra-file", {".github/workflows/pr-train.yml": workflow}, "Hand over more")
+    calls = len(r.github.calls)
+    run = r.pull_request_round("extra-file", number=7)
+    assert run.ok, run.output[-5000:]
+    assert run.then is not None
+    assert not run.then.ok
+    log = run.then.job_log("publish")
+    assert "unexpected file in the hand-off: rows.csv" in log, log[-3000:]
+    assert r.rev("extra-file") == head
+    assert not [c for c in r.github.state.comments if c["issue_number"] == 7]
+    assert not [s for s in r.github.state.statuses if s["sha"] == head]
+    assert not [c for c in r.github.calls[calls:] if c.method != "GET"]
+
+
+def test_a_run_that_names_no_pull_request_at_its_head_publishes_nothing(
+    pr_run: ActRun, rehearsal_base: Rehearsal
+) -> None:
+    """The triggering run, not the artifact, says which pull request: one whose head moved is refused."""
+    r = rehearsal_base
+    assert pr_run.ok
+    event = r.workflow_run_event(pr_run, "pr-train")
+    event["workflow_run"]["pull_requests"][0]["head"]["sha"] = "f" * 40  # the branch moved on since
+    calls = len(r.github.calls)
+    run = r.run("pr-publish.yml", "workflow_run", event, ref="main")
+    assert not run.ok
+    assert "not one pull request of" in run.job_log("publish")
+    assert not [c for c in r.github.calls[calls:] if c.method != "GET"]
