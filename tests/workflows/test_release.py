@@ -129,7 +129,11 @@ def test_merge_ships_the_reviewed_model_without_retraining(first: ActRun, releas
     assert first.ok, first.output[-8000:]
     log.info("release wall time in rehearsal (act, three jobs, first release): %.0fs", first.seconds)
     verify = first.job_log("verify")
-    assert "Running stage" not in verify
+    # retrains nothing: no stage ran in any job, and nothing was written to the DVC remote (a training would
+    # push its outputs); the registered model is the one the pull request recorded (md5 below)
+    assert "Running stage" not in first.output
+    assert first.storage_requests
+    assert not [q for q in first.storage_requests if q.method in {"PUT", "POST", "DELETE"}]
     assert "artifacts/model/model.ubj: md5" in verify
     assert "matches dvc.lock" in verify
     # no production yet: the record says so, and the hand-off carries no figure
