@@ -23,7 +23,8 @@ from edgetrain.data.sample import generate, to_csv_bytes
 from edgetrain.storage.connection import blob_service
 from edgetrain.storage.seed import DEFAULT_START
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# The module fixture is four act runs and a training (the planted run cache): more than the default timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(2400)]
 COMMENT_MARKER = "<!-- edgetrain:pr-train -->"
 REPORT_MARKER = "<!-- edgetrain:data-report -->"
 BASE_DAYS = 2  # rehearsal_base lands DEFAULT_START and the day after
