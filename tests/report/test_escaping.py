@@ -85,6 +85,7 @@ def test_every_field_shows_the_payload_as_text(render, payload: str) -> None:  #
     honest = render("harmless")
     text = render(payload)
     flat = " ".join(payload.split())
+
     # the same lines as with a harmless value: nothing started a heading, a row, a directive or a fence
     def shapes(rendered: str) -> list[tuple[str, int]]:  # how each line starts, how many cells it has
         return sorted((line[:1], line.count("|")) for line in rendered.splitlines())
