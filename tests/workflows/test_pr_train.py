@@ -5,6 +5,7 @@ only) commits dvc.lock, comments and sets a status."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -175,7 +176,9 @@ def test_a_job_without_a_permission_it_needs_fails_on_the_stand_ins_403(
     r.commit("main", {".github/workflows/pr-publish.yml": text}, "no statuses")
     seen = len(r.github.calls)
     try:
-        run = r.run("pr-publish.yml", "workflow_run", r.workflow_run_event(pr_run, "pr-train"), ref="main")
+        # the branch tip (publish committed there): nothing to commit, straight to comment and status
+        tip = dataclasses.replace(pr_run, event=r.pull_request_event("tune-depth", number=1))
+        run = r.run("pr-publish.yml", "workflow_run", r.workflow_run_event(tip, "pr-train"), ref="main")
     finally:
         r.reset_branch("main", main)
     assert not run.ok
