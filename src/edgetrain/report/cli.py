@@ -17,17 +17,17 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-
+from edgetrain.contract import layout
+from edgetrain.contract.yamlfile import parse_yaml, read_yaml
 from edgetrain.errors import ConfigError
 from edgetrain.report.handoff import MAX_FILE_BYTES
 
 #: Committed with dvc.lock: the metrics and plots it records with ``cache: false`` (git-tracked outputs).
-COMMITTED_PREFIXES = ("dvc.lock", "artifacts/metrics.json", "artifacts/plots/")
+COMMITTED_PREFIXES = (str(layout.DVC_LOCK), str(layout.METRICS), layout.PLOTS.child(""))
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser("report", help="pull-request report from the edge runner's hand-off")
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     com = sub.add_parser("comment", help="check the hand-off and render the sticky comment")
@@ -49,16 +49,6 @@ def _read(path: Path) -> bytes | None:
     return path.read_bytes()
 
 
-def _yaml(data: bytes | None, where: str) -> dict:
-    try:
-        loaded = yaml.safe_load(data or b"") or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{where}: invalid YAML") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{where}: top level must be a mapping")
-    return loaded
-
-
 def _comment(args: argparse.Namespace) -> int:
     from edgetrain.config.params import load_params
     from edgetrain.report import comment, handoff
@@ -66,18 +56,18 @@ def _comment(args: argparse.Namespace) -> int:
     if not _REF.match(args.base_ref):
         raise ConfigError(f"--base-ref: {args.base_ref[:40]!r} is not a plain branch name")
     repo, head = args.repo, args.head
-    if _read(head / "params.yaml") is None:
-        raise ConfigError(f"{head}/params.yaml: missing (the pull request's params)")
-    load_params(head / "params.yaml")  # the Params model: unknown keys and bad values stop here
-    head_params = _yaml(_read(head / "params.yaml"), "params.yaml (pull request)")
-    dvc_yaml = _yaml(_read(repo / "dvc.yaml"), "dvc.yaml")
+    if _read(head / layout.PARAMS.path) is None:
+        raise ConfigError(f"{head}/{layout.PARAMS}: missing (the pull request's params)")
+    load_params(head / layout.PARAMS.path)  # the Params model: unknown keys and bad values stop here
+    head_params = parse_yaml(_read(head / layout.PARAMS.path), f"{layout.PARAMS} (pull request)")
+    dvc_yaml = read_yaml(repo / layout.DVC_YAML.path)
     got = handoff.load_handoff(args.handoff, dvc_yaml, head_params)
     base_metrics_raw = _read(repo / handoff.METRICS_FILE)
     try:
         base_metrics = handoff.read_metrics(json.loads(base_metrics_raw)) if base_metrics_raw else {}
     except ValueError:
         raise ConfigError(f"{args.base_ref}:{handoff.METRICS_FILE}: not valid JSON") from None
-    base_params = _yaml(_read(repo / "params.yaml"), f"{args.base_ref}:params.yaml")
+    base_params = parse_yaml(_read(repo / layout.PARAMS.path), f"{args.base_ref}:{layout.PARAMS}")
     committed = sorted(p for p in got.files if p.startswith(COMMITTED_PREFIXES))
     changed = [p for p in committed if _read(head / p) != got.files[p]]
     text = comment.render(

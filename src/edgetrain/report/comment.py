@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Mapping
 from typing import Any
 
+from edgetrain.contract import layout
 from edgetrain.report.escape import md, mermaid
 
 MARKER = "<!-- edgetrain:pr-train -->"
@@ -141,7 +142,7 @@ def render(
         f"### Params vs `{base_ref}`",
         *params_table(base_params, head_params),
         "",
-        f"Model md5 (`artifacts/model/model.ubj`): `{model_md5}`",
+        f"Model md5 (`{layout.MODEL}`): `{model_md5}`",
         "",
         "`dvc.lock` with its metrics and plots was committed to this branch."
         if lock_changed

@@ -30,14 +30,16 @@ from typing import Any
 
 import yaml
 
+from edgetrain.contract import layout
+from edgetrain.contract.yamlfile import parse_yaml
 from edgetrain.errors import ConfigError
 
 MAX_FILE_BYTES = 1024 * 1024
 
-METRICS_FILE = "artifacts/metrics.json"
-LOCK_FILE = "dvc.lock"
+METRICS_FILE = str(layout.METRICS)
+LOCK_FILE = str(layout.DVC_LOCK)
 MD5_FILE = "model.md5"
-MODEL_PATH = "artifacts/model/model.ubj"
+MODEL_PATH = str(layout.MODEL)
 #: Plot files and the numeric keys each point may carry (``feature`` is checked against params).
 PLOT_KEYS: dict[str, frozenset[str]] = {
     "roc": frozenset({"fpr", "tpr", "threshold"}),
@@ -63,7 +65,7 @@ _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 _ENTRY_KEYS = ("path", "hash", "md5", "size", "nfiles")
 _STAGE_KEYS = ("cmd", "deps", "params", "outs")
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
-_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {f"artifacts/plots/{n}.json" for n in PLOT_KEYS}
+_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {layout.PLOTS.child(f"{n}.json") for n in PLOT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -226,15 +228,15 @@ def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str,
     try:
         metrics_raw = _clean_metrics(json.loads(received[METRICS_FILE]), METRICS_FILE)
         plots = {
-            name: read_plot(name, json.loads(received[f"artifacts/plots/{name}.json"]), features, name)
+            name: read_plot(name, json.loads(received[layout.PLOTS.child(f"{name}.json")]), features, name)
             for name in PLOT_KEYS
-            if f"artifacts/plots/{name}.json" in received
+            if layout.PLOTS.child(f"{name}.json") in received
         }
-        lock = check_lock(yaml.safe_load(received[LOCK_FILE].decode("utf-8")), dvc_yaml, params)
-    except (ValueError, yaml.YAMLError) as err:
+        lock = check_lock(parse_yaml(received[LOCK_FILE], f"{folder}/{LOCK_FILE}"), dvc_yaml, params)
+    except ValueError as err:
         raise ConfigError(f"{folder}: not valid JSON/YAML: {type(err).__name__}") from None
     files = {LOCK_FILE: canonical_lock(lock).encode("utf-8"), METRICS_FILE: canonical_json(metrics_raw)}
-    files |= {f"artifacts/plots/{n}.json": canonical_json({n: points}) for n, points in plots.items()}
+    files |= {layout.PLOTS.child(f"{n}.json"): canonical_json({n: points}) for n, points in plots.items()}
     for path, data in files.items():
         if path != LOCK_FILE and data != received[path]:
             raise ConfigError(f"{folder}/{path}: not in the form the pipeline writes (re-serialised differs)")
