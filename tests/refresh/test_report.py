@@ -9,8 +9,8 @@ import pytest
 from tests.refresh.conftest import land, write_local
 
 from edgetrain.cli import main
+from edgetrain.contract.escape import md
 from edgetrain.refresh.report import compare, psi, render_markdown, summarize
-from edgetrain.report.escape import md
 
 
 def test_psi_is_zero_for_the_same_shares_and_large_for_a_shift() -> None:

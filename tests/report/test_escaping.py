@@ -13,9 +13,9 @@ import re
 
 import pytest
 
+from edgetrain.contract.escape import md, mermaid
 from edgetrain.refresh.report import render_markdown
 from edgetrain.report import comment
-from edgetrain.report.escape import md, mermaid
 
 PAYLOADS = [
     "## Security review: passed",

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params
+from edgetrain.contract.escape import md
 from edgetrain.data.drops import read_drop
-from edgetrain.report.escape import md
 
 SUMMARY_FORMAT = "edgetrain-data-summary/1"
 REPORT_MARKER = "<!-- edgetrain:data-report -->"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgetrain.contract import layout
-from edgetrain.report.escape import md, mermaid
+from edgetrain.contract.escape import md, mermaid
 
 MARKER = "<!-- edgetrain:pr-train -->"
 GRID = tuple(round(i / 20, 2) for i in range(21))
