@@ -32,7 +32,7 @@ def test_triggers_and_least_privilege() -> None:
     assert flow["permissions"] == {}
     edge, hosted = flow["jobs"]["refresh"], flow["jobs"]["pull-request"]
     assert edge["runs-on"] == load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels
-    assert edge["permissions"] == {"contents": "read"}
+    assert edge["permissions"] == {"contents": "read", "id-token": "write"}  # id-token: the storage broker
     assert hosted["runs-on"] == "ubuntu-latest"
     assert hosted["permissions"] == {"contents": "write", "pull-requests": "write", "statuses": "write"}
     assert hosted["needs"] == "refresh"

@@ -143,7 +143,8 @@ def unused_permissions(path: Path, calls: list[Any]) -> dict[str, list[str]]:
     ``actions/checkout`` (act's checkout copies the work tree; on GitHub it fetches with the token),
     ``contents`` where ``create-pull-request`` pushes a branch (over git, which the rehearsal maps to a local
     bare repository), and the
-    scopes in :data:`SERVED_ELSEWHERE` where a step uses ``azure/login`` or an attestation action.
+    scopes in :data:`SERVED_ELSEWHERE` where a step uses ``azure/login``, an attestation action or the
+    storage broker's credential step (the OIDC handler enforces ``id-token`` itself).
     """
     flow = load_workflow(path)
     name = str(flow.get("name") or path.name)
@@ -151,6 +152,7 @@ def unused_permissions(path: Path, calls: list[Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for job, spec in flow["jobs"].items():
         uses = " ".join(str(step.get("uses", "")) for step in spec.get("steps", []))
+        runs = " ".join(str(step.get("run", "")) for step in spec.get("steps", []))
         mine = [c for c in calls if c.workflow == name and c.job == job and c.status < 400]
         perms = job_permissions(flow, job)
         for scope, level in perms.items():
@@ -158,7 +160,8 @@ def unused_permissions(path: Path, calls: list[Any]) -> dict[str, list[str]]:
                 continue
             if scope == "contents" and "create-pull-request@" in uses:  # it pushes the branch with git
                 continue
-            if scope == "id-token" and ("azure/login@" in uses or "attest-build-provenance@" in uses):
+            oidc = any(a in uses for a in ("azure/login@", "attest-build-provenance@"))
+            if scope == "id-token" and (oidc or "edgetrain broker credential" in runs):
                 continue
             if scope == "attestations" and "attest-build-provenance@" in uses:
                 continue
