@@ -1,63 +1,161 @@
-"""``edgetrain release verify``: stale dvc.lock and md5 mismatches stop a release with one line."""
+"""``edgetrain release verify``: the merged commit's records against the release's own reproduction.
+
+A real git repository holds the merged commit's dvc.lock and run.json; the work tree holds what
+``dvc repro`` wrote. Equal: the shipped files' sha256. Different: exit 12, one line with both sha256 digests
+and what differed (params, data, code, engine).
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from edgetrain.release.verify import ReleaseError, check_md5s, describe_status
+from edgetrain.cli import main
+from edgetrain.release.verify import ReleaseError, verify, what_differed
 
-MODEL, META = "artifacts/model/model.ubj", "artifacts/model/metadata.json"
-
-
-def test_clean_status_has_no_reasons() -> None:
-    assert describe_status({}) == []
+MODEL, META, RUN = "artifacts/model/model.ubj", "artifacts/model/metadata.json", "artifacts/model/run.json"
 
 
-def test_status_reasons_name_stage_file_and_key() -> None:
-    status = {
-        "train": [{"changed deps": {"params.yaml": {"modified": ["train.max_depth"]}}}],
-        "evaluate": [{"changed outs": {"artifacts/metrics.json": "deleted"}}, "always changed"],
-    }
-    assert describe_status(status) == [
-        "train: changed deps params.yaml (modified train.max_depth)",
-        "evaluate: changed outs artifacts/metrics.json (deleted)",
-        "evaluate: always changed",
-    ]
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _repo(tmp_path: Path, model: bytes = b"model", meta: bytes = b"{}") -> tuple[Path, dict]:
-    (tmp_path / "artifacts" / "model").mkdir(parents=True)
-    (tmp_path / MODEL).write_bytes(model)
-    (tmp_path / META).write_bytes(meta)
-    lock = {
+def _lock(model: bytes, meta: bytes, run: bytes, *, eta: float = 0.1, code: str = "c0de") -> dict[str, Any]:
+    md5 = lambda b: hashlib.md5(b).hexdigest()  # noqa: E731 - a short local alias
+    return {
+        "schema": "2.0",
         "stages": {
+            "prepare": {
+                "deps": [{"path": "data", "md5": "d474.dir"}, {"path": "uv.lock", "md5": "u"}],
+                "outs": [{"path": "artifacts/prepared", "md5": "p.dir"}],
+            },
             "train": {
-                "outs": [
-                    {"path": MODEL, "md5": hashlib.md5(b"model").hexdigest()},
-                    {"path": META, "md5": hashlib.md5(b"{}").hexdigest()},
-                ]
-            }
-        }
+                "deps": [
+                    {"path": "artifacts/prepared", "md5": "p.dir"},
+                    {"path": "src/edgetrain/pipeline/train.py", "md5": code},
+                ],
+                "params": {"params.yaml": {"train": {"eta": eta}}},
+                "outs": [{"path": p, "md5": md5(b)} for p, b in ((META, meta), (MODEL, model), (RUN, run))],
+            },
+        },
     }
-    return tmp_path, lock
 
 
-def test_md5s_match(tmp_path: Path) -> None:
-    repo, lock = _repo(tmp_path)
-    assert check_md5s(repo, lock)[MODEL] == hashlib.md5(b"model").hexdigest()
+def _run_json(model: bytes, meta: bytes, engine: str = "local") -> bytes:
+    doc = {"engine": engine, "external_memory": False, "workers": 1}
+    return json.dumps({**doc, "sha256": {"model.ubj": _sha(model), "metadata.json": _sha(meta)}}).encode()
 
 
-def test_md5_mismatch_is_refused(tmp_path: Path) -> None:
-    repo, lock = _repo(tmp_path, model=b"poisoned")
-    with pytest.raises(ReleaseError, match=r"model\.ubj: md5 .* differs from dvc\.lock"):
-        check_md5s(repo, lock)
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=60)
 
 
-def test_missing_model_is_refused(tmp_path: Path) -> None:
-    repo, lock = _repo(tmp_path)
-    (repo / MODEL).unlink()
-    with pytest.raises(ReleaseError, match="not pulled"):
-        check_md5s(repo, lock)
+def _write(repo: Path, model: bytes, meta: bytes, run: bytes, lock: dict[str, Any]) -> None:
+    (repo / "artifacts" / "model").mkdir(parents=True, exist_ok=True)
+    (repo / MODEL).write_bytes(model)
+    (repo / META).write_bytes(meta)
+    (repo / RUN).write_bytes(run)
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The merged commit (model b'model') committed, and a work tree DVC rewrote with the same result."""
+    _git(tmp_path, "init", "-q")
+    run = _run_json(b"model", b"{}")
+    _write(tmp_path, b"model", b"{}", run, _lock(b"model", b"{}", run))
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "merged")
+    return tmp_path
+
+
+def _reproduce(
+    repo: Path, model: bytes, *, eta: float = 0.1, code: str = "c0de", engine: str = "local"
+) -> None:
+    run = _run_json(model, b"{}", engine)
+    _write(repo, model, b"{}", run, _lock(model, b"{}", run, eta=eta, code=code))
+
+
+def test_equal_reproduction_gives_the_shipped_sha256s(repo: Path) -> None:
+    _reproduce(repo, b"model")
+    assert verify(repo, "HEAD") == {MODEL: _sha(b"model"), META: _sha(b"{}")}
+
+
+def test_cli_prints_the_digests_and_exits_0(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _reproduce(repo, b"model")
+    assert main(["release", "verify", "--repo", str(repo)]) == 0
+    assert f"{MODEL}: sha256 {_sha(b'model')} reproduced" in capsys.readouterr().out
+
+
+def test_different_model_from_the_same_inputs_names_both_digests(repo: Path) -> None:
+    _reproduce(repo, b"another model")
+    with pytest.raises(ReleaseError) as caught:
+        verify(repo, "HEAD")
+    line = str(caught.value)
+    assert "\n" not in line
+    assert f"sha256 {_sha(b'model')} recorded, {_sha(b'another model')} reproduced" in line
+    assert "params, data, code and engine are equal" in line
+    assert "nothing was registered or pushed" in line
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"eta": 0.3}, "params (params.yaml)"),
+        ({"code": "f00d"}, "code (src/edgetrain/pipeline/train.py)"),
+        ({"engine": "dask"}, "engine (run.json engine)"),
+    ],
+)
+def test_what_differed_is_named(repo: Path, change: dict[str, Any], named: str) -> None:
+    _reproduce(repo, b"other", **change)
+    with pytest.raises(
+        ReleaseError, match=r"does not reproduce: .*" + named.replace("(", r"\(").replace(")", r"\)")
+    ):
+        verify(repo, "HEAD")
+
+
+def test_data_difference_is_named() -> None:
+    before = _lock(b"m", b"{}", b"r")
+    after = copy.deepcopy(before)
+    after["stages"]["prepare"]["deps"][0]["md5"] = "other.dir"
+    after["stages"]["train"]["deps"][0]["md5"] = "p2.dir"  # an intermediate output: not an input
+    assert what_differed(before, after, {}, {}) == "differs in data (data)"
+
+
+def test_edited_lock_with_another_models_digests_is_refused(repo: Path) -> None:
+    """A merged dvc.lock/run.json that claims a model its code does not produce (the tampering case)."""
+    other_run = _run_json(b"planted", b"{}")
+    _write(repo, b"planted", b"{}", other_run, _lock(b"planted", b"{}", other_run))
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edited records")
+    _reproduce(repo, b"model")
+    with pytest.raises(
+        ReleaseError, match=f"sha256 {_sha(b'planted')} recorded, {_sha(b'model')} reproduced"
+    ):
+        verify(repo, "HEAD")
+
+
+def test_recorded_md5_differing_alone_is_refused(repo: Path) -> None:
+    """The sha256s agree but dvc.lock records another md5 for an output (e.g. metrics): still refused."""
+    run = _run_json(b"model", b"{}")
+    lock = _lock(b"model", b"{}", run)
+    lock["stages"]["train"]["outs"][0]["md5"] = "0" * 32
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edited md5")
+    _reproduce(repo, b"model")
+    with pytest.raises(ReleaseError, match=r"metadata\.json differ"):
+        verify(repo, "HEAD")
+
+
+def test_cli_exits_12_with_one_line(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _reproduce(repo, b"another model")
+    assert main(["release", "verify", "--repo", str(repo)]) == 12
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "does not reproduce" in err

@@ -19,6 +19,7 @@ from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_compute_config
 from edgetrain.config.params import Params, load_params
 from edgetrain.contract import layout
 from edgetrain.contract.atomic import staged_outputs, write_json_atomic
+from edgetrain.contract.hashing import sha256_hex
 from edgetrain.errors import ConfigError
 from edgetrain.pipeline.engines import cluster, local
 from edgetrain.pipeline.engines.common import booster_params, check_device
@@ -83,6 +84,8 @@ def run(
     with staged_outputs(model_dir) as staging:
         fitted.booster.save_model(staging / MODEL_FILE)
         write_json_atomic(staging / METADATA_FILE, metadata, sort_keys=False)
-        write_json_atomic(staging / RUN_INFO_FILE, fitted.run_info)
+        # the release reproduces the model and compares these (src/edgetrain/release/verify.py)
+        digests = {name: sha256_hex((staging / name).read_bytes()) for name in (MODEL_FILE, METADATA_FILE)}
+        write_json_atomic(staging / RUN_INFO_FILE, {**fitted.run_info, "sha256": digests})
     log.info("wrote %s (%s)", Path(model_dir) / MODEL_FILE, fitted.run_info)
     return metadata

@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     release = subparsers.add_parser("release", help="checks a release runs before shipping")
     sub = release.add_subparsers(dest="release_command", metavar="ACTION", required=True)
     ver = sub.add_parser(
-        "verify", help="dvc status clean for this commit and the pulled model's md5 equals dvc.lock"
+        "verify",
+        help="after `dvc repro --force --no-run-cache`: output md5s and model sha256 equal HEAD's records",
     )
     ver.add_argument("--repo", type=Path, default=Path(), help="work tree (default: current directory)")
     ver.set_defaults(handler=_verify)
@@ -22,8 +23,8 @@ def _verify(args: argparse.Namespace) -> int:
     from edgetrain.release.verify import verify
 
     commit = git.rev_parse(args.repo, "HEAD") or ""
-    md5s = verify(args.repo, commit or "HEAD")
-    for path, md5 in md5s.items():
-        print(f"{path}: md5 {md5} matches dvc.lock")
-    print(f"dvc.lock describes commit {commit[:12]}: nothing to retrain")
+    digests = verify(args.repo, commit or "HEAD")
+    for path, sha in digests.items():
+        print(f"{path}: sha256 {sha} reproduced, as commit {commit[:12]} records")
+    print(f"commit {commit[:12]} reproduces: every output md5 in dvc.lock is equal")
     return 0

@@ -1,106 +1,150 @@
-"""``edgetrain release verify``: ``dvc status`` is clean and the pulled model matches ``dvc.lock``.
+"""``edgetrain release verify``: the merged commit's recorded outputs are what its inputs reproduce.
 
-A merge never retrains: if ``dvc.lock`` on the pushed commit does not describe its code, params and data,
-the reviewed result was not committed, and the release stops with one line saying so and what to do.
+The release's edge job pulls only the raw data (``data.dvc``), runs ``dvc repro --force --no-run-cache``
+with the merged commit's (default-branch) code, and then calls this. DVC has rewritten ``dvc.lock`` in the
+work tree; the merged commit's own ``dvc.lock`` and ``run.json`` are read from git. Every output md5 and the
+model's sha256 must be equal; otherwise the release stops with one line naming both sha256 digests and what
+differed (params, data, code or engine, from the stages' deps and params in the two ``dvc.lock`` files).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgetrain.contract import dvcfiles, layout
-from edgetrain.contract.hashing import file_md5
+from edgetrain.contract import dvcfiles, git, layout
+from edgetrain.contract.hashing import sha256_hex
 from edgetrain.errors import EdgetrainError, IntegrityError
 
 SHIPPED = tuple(str(entry) for entry in layout.SHIPPED)
-DVC_TIMEOUT_S = 1800
-MAX_REASONS = 3
+#: run.json keys that say how (not what) the model was trained: a difference there is "engine".
+ENGINE_KEYS = ("engine", "external_memory", "workers")
+MAX_PATHS = 3
 
 
 class ReleaseError(EdgetrainError):
-    """The commit cannot be released as it is (stale dvc.lock, model differs from dvc.lock)."""
+    """The commit cannot be released as it is (its recorded model is not what its inputs reproduce)."""
 
     exit_code = 12
 
 
-def describe_status(status: Mapping[str, Any]) -> list[str]:
-    """Short reasons from ``dvc status --json`` (``{stage: [change, ...]}``); empty when clean."""
-    reasons = []
-    for stage, changes in status.items():
-        for change in changes or []:
-            if isinstance(change, str):
-                reasons.append(f"{stage}: {change}")
-                continue
-            for kind, paths in change.items():
-                for path, what in (paths or {}).items():
-                    detail = what if isinstance(what, str) else ", ".join(
-                        f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in what.items()
-                    )  # fmt: skip
-                    reasons.append(f"{stage}: {kind} {path} ({detail})")
-    return reasons
+def _stages(lock: Mapping[str, Any]) -> Mapping[str, Any]:
+    stages = lock.get("stages")
+    return stages if isinstance(stages, Mapping) else {}
 
 
-def recorded_md5s(lock: Mapping[str, Any]) -> dict[str, str]:
-    return {path: out.md5 for path, out in dvcfiles.all_outs(lock).items()}
+def _deps(lock: Mapping[str, Any]) -> dict[str, str]:
+    deps: dict[str, str] = {}
+    for stage in _stages(lock):
+        deps.update({path: out.md5 for path, out in dvcfiles.stage_deps(lock, stage).items()})
+    return deps
 
 
-def check_md5s(repo: Path, lock: Mapping[str, Any]) -> dict[str, str]:
-    """The md5 of each shipped file; refuses if one is missing or differs from ``dvc.lock``."""
-    recorded = recorded_md5s(lock)
-    found = {}
+def _params(lock: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: stage.get("params") for name, stage in _stages(lock).items() if isinstance(stage, Mapping)}
+
+
+def _kind(path: str) -> str | None:
+    """params, data or code for a dependency path; None for an intermediate output of another stage."""
+    if path.startswith(f"{layout.ARTIFACTS}/"):
+        return None
+    if path == "data" or path.startswith("data/"):
+        return "data"
+    return "code"
+
+
+def differing_outs(committed: Mapping[str, Any], reproduced: Mapping[str, Any]) -> list[str]:
+    """Output paths whose md5 differs (or that only one of the two ``dvc.lock`` files records)."""
+    before = {p: o.md5 for p, o in dvcfiles.all_outs(committed).items()}
+    after = {p: o.md5 for p, o in dvcfiles.all_outs(reproduced).items()}
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def what_differed(
+    committed: Mapping[str, Any],
+    reproduced: Mapping[str, Any],
+    committed_run: Mapping[str, Any],
+    reproduced_run: Mapping[str, Any],
+) -> str:
+    """Which inputs differ between the recorded run and the reproduction, with the paths involved."""
+    found: dict[str, list[str]] = {}
+    if _params(committed) != _params(reproduced):
+        found["params"] = ["params.yaml"]
+    before, after = _deps(committed), _deps(reproduced)
+    for path in sorted(before.keys() | after.keys()):
+        kind = _kind(path)
+        if kind is not None and before.get(path) != after.get(path):
+            found.setdefault(kind, []).append(path)
+    engine = [k for k in ENGINE_KEYS if committed_run.get(k) != reproduced_run.get(k)]
+    if engine:
+        found["engine"] = [f"run.json {k}" for k in engine]
+    if not found:
+        return "params, data, code and engine are equal: the recorded outputs are not what they produce"
+    parts = []
+    for kind in ("params", "data", "code", "engine"):
+        if kind in found:
+            paths = found[kind]
+            shown = ", ".join(paths[:MAX_PATHS]) + (" ..." if len(paths) > MAX_PATHS else "")
+            parts.append(f"{kind} ({shown})")
+    return "differs in " + "; ".join(parts)
+
+
+def _json(text: bytes | str | None, where: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ReleaseError(f"{where}: not JSON") from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def recorded_sha256(run_info: Mapping[str, Any], name: str = layout.MODEL_NAME) -> str:
+    digests = run_info.get("sha256")
+    found = digests.get(name) if isinstance(digests, Mapping) else None
+    return str(found) if found else "none"
+
+
+def compare(
+    repo: Path,
+    committed: Mapping[str, Any],
+    reproduced: Mapping[str, Any],
+    committed_run: Mapping[str, Any],
+    commit: str,
+) -> dict[str, str]:
+    """sha256 of each shipped file when everything is equal; ReleaseError with one line otherwise."""
+    produced: dict[str, str] = {}
     for rel in SHIPPED:
-        if rel not in recorded:
-            raise ReleaseError(f"dvc.lock: {rel}: not recorded (is the train stage in dvc.yaml?)")
         path = repo / rel
         if not path.is_file():
-            raise ReleaseError(
-                f"{rel}: not pulled; `dvc pull` could not fetch the reviewed model from the remote"
-            )
-        found[rel] = file_md5(path)
-        if found[rel] != recorded[rel]:
-            raise ReleaseError(
-                f"{rel}: md5 {found[rel]} differs from dvc.lock's {recorded[rel]}; not releasing"
-            )
-    return found
-
-
-def dvc_status(repo: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=repo,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=DVC_TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-        raise ReleaseError(f"dvc status failed: {lines[-1] if lines else done.returncode}")
-    text = done.stdout.strip()
-    try:
-        return json.loads(text[text.index("{") :]) if "{" in text else {}
-    except ValueError:
-        raise ReleaseError(f"dvc status: unreadable output: {text[:200]}") from None
+            raise ReleaseError(f"{rel}: not produced by `dvc repro`; not releasing")
+        produced[rel] = sha256_hex(path.read_bytes())
+    run_path = repo / layout.RUN_INFO
+    reproduced_run = _json(run_path.read_bytes() if run_path.is_file() else None, str(layout.RUN_INFO))
+    outs = differing_outs(committed, reproduced)
+    shas = [rel for rel in SHIPPED if recorded_sha256(committed_run, Path(rel).name) != produced[rel]]
+    if outs or shas:
+        model = str(layout.MODEL)
+        what = what_differed(committed, reproduced, committed_run, reproduced_run)
+        differ = ", ".join(sorted(set(outs) | set(shas))[:MAX_PATHS])
+        raise ReleaseError(
+            f"commit {commit[:12]} does not reproduce: {layout.MODEL_NAME} sha256 "
+            f"{recorded_sha256(committed_run)} recorded, {produced[model]} reproduced ({differ} differ; "
+            f"{what}); nothing was registered or pushed"
+        )
+    return produced
 
 
 def verify(repo: Path, commit: str) -> dict[str, str]:
-    reasons = describe_status(dvc_status(repo))
-    if reasons:
-        shown = "; ".join(reasons[:MAX_REASONS]) + (" ..." if len(reasons) > MAX_REASONS else "")
-        raise ReleaseError(
-            "the reviewed result was not committed: dvc.lock does not describe commit "
-            f"{commit[:12]} ({shown}); "
-            "nothing was retrained or released. Open a pull request with this change so pr-train trains it "
-            "and commits dvc.lock, then merge that"
-        )
+    """Compare the reproduction in ``repo`` with what ``commit`` records; the shipped files' sha256."""
+    where = f"{layout.DVC_LOCK} at {commit[:12]}"
     try:
-        lock = dvcfiles.read_lock(repo / layout.DVC_LOCK)
+        committed = dvcfiles.parse_lock(git.show(repo, commit, str(layout.DVC_LOCK)), where)
+        reproduced = dvcfiles.read_lock(repo / layout.DVC_LOCK)
     except IntegrityError as exc:
         raise ReleaseError(str(exc)) from None
-    return check_md5s(repo, lock)
+    run_where = f"{layout.RUN_INFO} at {commit[:12]}"
+    committed_run = _json(git.show(repo, commit, str(layout.RUN_INFO)), run_where)
+    return compare(repo, committed, reproduced, committed_run, commit)
