@@ -33,7 +33,29 @@ def handoff(tmp_path: Path) -> Path:
     for name in ("roc", "precision_recall", "importance", "confusion"):
         shutil.copy(REPO_ROOT / "artifacts" / "plots" / f"{name}.json", folder / "artifacts" / "plots")
     (folder / "model.md5").write_text(_model_md5() + "\n")
+    (folder / "artifacts" / "model").mkdir()
+    shutil.copy(REPO_ROOT / "artifacts" / "model" / "run.json", folder / "artifacts" / "model")
     return folder
+
+
+def test_run_json_carries_the_sha256_the_release_reproduces(handoff: Path) -> None:
+    got = load_handoff(handoff, DVC_YAML, PARAMS)
+    assert (
+        got.files["artifacts/model/run.json"] == (REPO_ROOT / "artifacts" / "model" / "run.json").read_bytes()
+    )
+
+
+def test_run_json_other_than_dvc_lock_records_is_refused(handoff: Path) -> None:
+    """A run.json naming another model's sha256 (in the canonical form) does not match dvc.lock's md5."""
+    path = handoff / "artifacts" / "model" / "run.json"
+    doc = json.loads(path.read_text())
+    doc["sha256"]["model.ubj"] = "0" * 64
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    with pytest.raises(ConfigError, match=r"run\.json: md5 is not the one dvc\.lock records"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+    path.write_text(json.dumps({**doc, "note": "x"}))
+    with pytest.raises(ConfigError, match=r"run\.json: not engine/external_memory/workers/sha256"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
 
 
 def test_committed_results_pass_the_schema(handoff: Path) -> None:

@@ -23,7 +23,7 @@ from edgetrain.errors import ConfigError
 from edgetrain.report.handoff import MAX_FILE_BYTES
 
 #: Committed with dvc.lock: the metrics and plots it records with ``cache: false`` (git-tracked outputs).
-COMMITTED_PREFIXES = (str(layout.DVC_LOCK), str(layout.METRICS), layout.PLOTS.child(""))
+COMMITTED_PREFIXES = (str(layout.DVC_LOCK), str(layout.METRICS), str(layout.RUN_INFO), layout.PLOTS.child(""))
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 

@@ -9,6 +9,7 @@ that ``params.yaml`` declares, and md5 hex strings. Anything else is one line na
       artifacts/metrics.json        {metric: number}
       artifacts/plots/<name>.json   {"<name>": [{<known key>: number | declared feature}, ...]}
       model.md5                     md5 of artifacts/model/model.ubj as the edge runner computed it
+      artifacts/model/run.json      engine, workers, sha256 of model.ubj and metadata.json (optional)
 
 The hand-off is data: regular files only (no links), each at most :data:`MAX_FILE_BYTES`, known names only.
 What the privileged job commits is written from the parsed, checked values (:attr:`Handoff.files`), never
@@ -39,6 +40,9 @@ MAX_FILE_BYTES = 1024 * 1024
 METRICS_FILE = str(layout.METRICS)
 LOCK_FILE = str(layout.DVC_LOCK)
 MD5_FILE = "model.md5"
+#: engine, workers and the sha256 of model.ubj/metadata.json: the release compares the sha256 it reproduces.
+RUN_FILE = str(layout.RUN_INFO)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MODEL_PATH = str(layout.MODEL)
 #: Plot files and the numeric keys each point may carry (``feature`` is checked against params).
 PLOT_KEYS: dict[str, frozenset[str]] = {
@@ -65,7 +69,8 @@ _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 _ENTRY_KEYS = ("path", "hash", "md5", "size", "nfiles")
 _STAGE_KEYS = ("cmd", "deps", "params", "outs")
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
-_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {layout.PLOTS.child(f"{n}.json") for n in PLOT_KEYS}
+_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE, RUN_FILE}
+_HANDOFF_FILES |= {layout.PLOTS.child(f"{n}.json") for n in PLOT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,23 @@ def canonical_lock(lock: Mapping[str, Any]) -> str:
     return yaml.safe_dump({"schema": "2.0", "stages": stages}, sort_keys=False, width=2**31)
 
 
+def read_run_info(data: Any, where: str = RUN_FILE) -> dict[str, Any]:
+    """run.json as the train stage writes it: engine, external_memory, workers, sha256 of the two files."""
+    if not isinstance(data, dict) or set(data) != {"engine", "external_memory", "workers", "sha256"}:
+        raise ConfigError(f"{where}: not engine/external_memory/workers/sha256")
+    engine, ext, workers, digests = data["engine"], data["external_memory"], data["workers"], data["sha256"]
+    if not isinstance(engine, str) or not _LABEL.match(engine):
+        raise ConfigError(f"{where}: engine: not a short name")
+    if not isinstance(ext, bool) or not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ConfigError(f"{where}: external_memory or workers: wrong type")
+    names = {layout.MODEL_NAME, layout.METADATA_NAME}
+    if not isinstance(digests, dict) or set(digests) != names:
+        raise ConfigError(f"{where}: sha256: not exactly {sorted(names)}")
+    if not all(isinstance(v, str) and _SHA256.match(v) for v in digests.values()):
+        raise ConfigError(f"{where}: sha256: not a sha256 hex digest")
+    return {"engine": engine, "external_memory": ext, "workers": workers, "sha256": dict(digests)}
+
+
 def canonical_json(data: Any) -> bytes:
     """The bytes ``edgetrain.pipeline.io.write_json_atomic`` writes for ``data``."""
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
@@ -233,10 +255,15 @@ def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str,
             if layout.PLOTS.child(f"{name}.json") in received
         }
         lock = check_lock(parse_yaml(received[LOCK_FILE], f"{folder}/{LOCK_FILE}"), dvc_yaml, params)
+        run_info = read_run_info(json.loads(received[RUN_FILE])) if RUN_FILE in received else None
     except ValueError as err:
         raise ConfigError(f"{folder}: not valid JSON/YAML: {type(err).__name__}") from None
     files = {LOCK_FILE: canonical_lock(lock).encode("utf-8"), METRICS_FILE: canonical_json(metrics_raw)}
     files |= {layout.PLOTS.child(f"{n}.json"): canonical_json({n: points}) for n, points in plots.items()}
+    if run_info is not None:
+        files[RUN_FILE] = canonical_json(run_info)
+        if _recorded(lock, RUN_FILE) != [hashlib.md5(files[RUN_FILE]).hexdigest()]:  # noqa: S324 - DVC's hash
+            raise ConfigError(f"{folder}/{RUN_FILE}: md5 is not the one dvc.lock records for it")
     for path, data in files.items():
         if path != LOCK_FILE and data != received[path]:
             raise ConfigError(f"{folder}/{path}: not in the form the pipeline writes (re-serialised differs)")
