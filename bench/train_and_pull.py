@@ -152,6 +152,8 @@ def write_drops(folder: Path, rows: int, days: int) -> int:
 def bench_train(rows: int, days: int, repeats: int) -> dict:
     work = fresh(WORK / "train")
     shutil.copy(REPO / "params.yaml", work / "params.yaml")
+    # Every stage validates config/edge.yaml (its compute section tunes train): the template's own copy.
+    shutil.copytree(REPO / "config", work / "config")
     csv_bytes = write_drops(work / "data", rows, days)
     prepare = measure("edgetrain", "prepare", cwd=work, label="prepare")
     manifest = json.loads((work / "artifacts" / "prepared" / "manifest.json").read_text())
