@@ -32,9 +32,11 @@ from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
-RESULTS = BENCH / "results.md"
+# The smoke tests point these elsewhere so a smoke run never touches the real results or a running bench.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results.md")
+WORK = Path(os.environ.get("BENCH_WORK") or BENCH / ".work")
 PEERS = BENCH / "peers"
-PEER_WORK = BENCH / ".work" / "peers"
+PEER_WORK = BENCH / ".work" / "peers"  # a cache shared by every run (created from the hashed files)
 PEER_PYTHON = "3.11"
 
 T = TypeVar("T")
@@ -154,7 +156,7 @@ def uv() -> str:
     raise FileNotFoundError("uv is not installed (make install bootstraps it)")
 
 
-class PeerUnavailable(RuntimeError):
+class PeerUnavailableError(RuntimeError):
     """A peer that cannot be installed or started: one line, and its rows are recorded as missing."""
 
 
@@ -169,22 +171,35 @@ def peer_env(name: str, *, install: bool = True, requirements: Path | None = Non
     if python.exists() and marker.is_file() and marker.read_text() == digest:
         return python
     if not install:
-        raise PeerUnavailable(f"{name}: not installed (run the bench with --install, or make bench)")
+        raise PeerUnavailableError(f"{name}: not installed (run the bench with --install, or make bench)")
     try:
         tool = uv()
         subprocess.run(
             [tool, "venv", "--quiet", "--clear", "--python", PEER_PYTHON, str(venv)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         subprocess.run(
-            [tool, "pip", "install", "--quiet", "--python", str(python), "--require-hashes", "-r",
-             str(requirements)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                tool,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(python),
+                "--require-hashes",
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or str(exc)
         last = [line for line in str(detail).splitlines() if line.strip()][-1:] or ["?"]
-        raise PeerUnavailable(f"{name}: could not install {requirements.name}: {last[0]}") from exc
+        raise PeerUnavailableError(f"{name}: could not install {requirements.name}: {last[0]}") from exc
     marker.write_text(digest)
     return python
 

@@ -33,7 +33,7 @@ import train_and_pull as tp
 
 WORK = tp.WORK / "scale"
 SECTION = "## Beyond one VM"
-RAW = tp.BENCH / "scale.json"
+RAW = tp.RESULTS.with_name("scale.json")  # next to the results (a smoke run writes its own)
 CHUNK_ROWS = 1_000_000
 ROUNDS = 20
 MIB = 1024 * 1024

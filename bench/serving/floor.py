@@ -37,8 +37,9 @@ def compiled(model: Path, lib: Path) -> Callable[[np.ndarray], np.ndarray]:
 
     if not lib.exists():
         forest = treelite.frontend.from_xgboost(xgb.Booster(model_file=str(model)))
-        tl2cgen.export_lib(forest, toolchain="gcc", libpath=str(lib), params={"parallel_comp": 8},
-                           nthread=1, options=["-O3"])  # fmt: skip
+        tl2cgen.export_lib(
+            forest, toolchain="gcc", libpath=str(lib), params={"parallel_comp": 8}, nthread=1, options=["-O3"]
+        )
     predictor = tl2cgen.Predictor(str(lib), nthread=1)
     return lambda x: np.asarray(predictor.predict(tl2cgen.DMatrix(x, dtype="float32"))).ravel()
 

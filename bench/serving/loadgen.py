@@ -106,11 +106,18 @@ async def run(url: str, body: bytes, seconds: float, connections: int, warmup: f
         deadline = started + length
         await asyncio.gather(
             *(
-                worker(host, port, request, deadline=deadline, latencies=latencies, statuses=statuses,
-                       connects=connects)
+                worker(
+                    host,
+                    port,
+                    request,
+                    deadline=deadline,
+                    latencies=latencies,
+                    statuses=statuses,
+                    connects=connects,
+                )
                 for _ in range(connections)
             )
-        )  # fmt: skip
+        )
         return time.perf_counter() - started
 
     if warmup > 0:

@@ -30,8 +30,13 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x" if a > 0 and b > 0 else "n/a"
 
 
-def _server_rows(size: int, conns: int, res: dict[str, list[dict[str, Any]]], floors: dict[str, float],
-                 missing: dict[str, str]) -> list[str]:  # fmt: skip
+def _server_rows(
+    size: int,
+    conns: int,
+    res: dict[str, list[dict[str, Any]]],
+    floors: dict[str, float],
+    missing: dict[str, str],
+) -> list[str]:
     lines = []
     ours = _med(res["edgetrain"], "rps") if "edgetrain" in res else 0.0
     for name in (*ORDER, "trivial"):
@@ -44,8 +49,10 @@ def _server_rows(size: int, conns: int, res: dict[str, list[dict[str, Any]]], fl
         p99 = [r["p99_ms"] for r in runs]
         vs = "1.0x" if name == "edgetrain" else (_ratio(ours, harness.median(rps)) if ours else "n/a")
         vs = "" if name == "trivial" else vs
-        far = [_ratio(harness.median(p50) * 1000, floors[f]) if f in floors else "missing" for f in
-               ("inplace_predict", "tl2cgen")]  # fmt: skip
+        far = [
+            _ratio(harness.median(p50) * 1000, floors[f]) if f in floors else "missing"
+            for f in ("inplace_predict", "tl2cgen")
+        ]
         far = ["", ""] if name == "trivial" else far
         connects = f"{_med(runs, 'connects'):.0f}"
         errors = sum(int(r["errors"]) for r in runs)
@@ -57,10 +64,19 @@ def _server_rows(size: int, conns: int, res: dict[str, list[dict[str, Any]]], fl
     return lines
 
 
-def render(title: str, prov: harness.Provenance, args: argparse.Namespace,
-           results: dict[tuple[int, int], dict[str, list[dict[str, Any]]]],
-           floor_runs: dict[str, list[dict[str, Any]]], running: list[Any], missing: dict[str, str],
-           env_bytes: dict[str, int], metadata: dict[str, Any], model: Path) -> str:  # fmt: skip
+def render(
+    title: str,
+    prov: harness.Provenance,
+    args: argparse.Namespace,
+    *,
+    results: dict[tuple[int, int], dict[str, list[dict[str, Any]]]],
+    floor_runs: dict[str, list[dict[str, Any]]],
+    running: list[Any],
+    missing: dict[str, str],
+    env_bytes: dict[str, int],
+    metadata: dict[str, Any],
+    model: Path,
+) -> str:
     import xgboost as xgb
 
     trees = xgb.Booster(model_file=str(model)).num_boosted_rounds()
@@ -77,8 +93,9 @@ def render(title: str, prov: harness.Provenance, args: argparse.Namespace,
     lines = [title, "", *prov.header(extra), ""]
     floors_by_size: dict[int, dict[str, float]] = {}
     for size in args.rows:
-        floors_by_size[size] = {name: harness.median([r[size]["median_us"] for r in runs])
-                                for name, runs in floor_runs.items()}  # fmt: skip
+        floors_by_size[size] = {
+            name: harness.median([r[size]["median_us"] for r in runs]) for name, runs in floor_runs.items()
+        }
     lines += [
         "| server | rows/request | connections | req/s | p50 ms | p99 ms | edgetrain req/s vs this | "
         "p50 / `inplace_predict` | p50 / tl2cgen | TCP connects | non-200 | peak RSS MiB |",
@@ -87,31 +104,53 @@ def render(title: str, prov: harness.Provenance, args: argparse.Namespace,
     for size in args.rows:
         for conns in args.connections:
             lines += _server_rows(size, conns, results.get((size, conns), {}), floors_by_size[size], missing)
-        for name, label in (("inplace_predict", "floor: `Booster.inplace_predict` in-process"),
-                            ("tl2cgen", "floor: tl2cgen-compiled (gcc -O3) in-process")):  # fmt: skip
+        for name, label in (
+            ("inplace_predict", "floor: `Booster.inplace_predict` in-process"),
+            ("tl2cgen", "floor: tl2cgen-compiled (gcc -O3) in-process"),
+        ):
             if name not in floor_runs:
-                lines.append(f"| {label} | {size} | - | missing: {missing.get(name, 'not run')} | | | | | | | |")
+                lines.append(
+                    f"| {label} | {size} | - | missing: {missing.get(name, 'not run')} | | | | | | | |"
+                )
                 continue
             us = [r[size]["median_us"] for r in floor_runs[name]]
             p99 = [r[size]["p99_us"] / 1000 for r in floor_runs[name]]
             per_s = [1e6 / u for u in us]
-            lines.append(f"| {label} | {size} | - | {harness.spread(per_s, '.0f')} calls/s | "
-                         f"{harness.spread([u / 1000 for u in us], '.3f')} | {harness.spread(p99, '.3f')} "
-                         "| | | | | | |")  # fmt: skip
-    lines += ["", "| server | start-up to first 200 (s) | environment (MiB of site-packages) |", "|---|---:|---:|"]
-    env_of = {"edgetrain": "edgetrain", "azureml": "azureml", "mlserver": "mlserver", "mlserver-default": "mlserver"}
+            lines.append(
+                f"| {label} | {size} | - | {harness.spread(per_s, '.0f')} calls/s | "
+                f"{harness.spread([u / 1000 for u in us], '.3f')} | {harness.spread(p99, '.3f')} "
+                "| | | | | | |"
+            )
+    lines += [
+        "",
+        "| server | start-up to first 200 (s) | environment (MiB of site-packages) |",
+        "|---|---:|---:|",
+    ]
+    env_of = {
+        "edgetrain": "edgetrain",
+        "azureml": "azureml",
+        "mlserver": "mlserver",
+        "mlserver-default": "mlserver",
+    }
     for server in running:
         if server.name == "trivial":
             continue
         size = env_bytes.get(env_of[server.name], 0) / MIB
         lines.append(f"| {LABEL[server.name]} | {server.startup_s:.1f} | {size:.0f} |")
-    client_cores = [r["client_cores"] for res in results.values() for name, runs in res.items()
-                    if name != "trivial" for r in runs]  # fmt: skip
+    client_cores = [
+        r["client_cores"]
+        for res in results.values()
+        for name, runs in res.items()
+        if name != "trivial"
+        for r in runs
+    ]
     lines += [""]
     if client_cores:
-        lines.append(f"- The load client used {min(client_cores):.2f}-{max(client_cores):.2f} cores against "
-                     "the servers; its ceiling is the trivial-server row (any server near it is measuring "
-                     "the client).")  # fmt: skip
+        lines.append(
+            f"- The load client used {min(client_cores):.2f}-{max(client_cores):.2f} cores against "
+            "the servers; its ceiling is the trivial-server row (any server near it is measuring "
+            "the client)."
+        )
     lines += [
         "- `TCP connects`: connections the client opened in the window; a server that honours keep-alive "
         "needs one per connection, one that closes after each response needs one per request (reconnects "

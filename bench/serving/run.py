@@ -17,6 +17,7 @@ each of ``--rows`` x ``--connections``; ``--rounds`` rounds interleaved (A B C, 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import shutil
@@ -27,16 +28,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import servers as sv
+
 import harness
 import report
-import servers as sv
-from harness import PeerUnavailable
+from harness import PeerUnavailableError
 
+HERE = Path(__file__).resolve().parent
 TITLE = "## Serving"
-WORK = harness.BENCH / ".work" / "serving"
+WORK = harness.WORK / "serving"
 PEER_NAMES = ("edgetrain", "azureml", "mlserver", "mlserver-default")
 TOLERANCE = 1e-5
 
@@ -47,7 +49,11 @@ def codes_model(model: Path, out: Path) -> Path:
     import xgboost as xgb
 
     doc = json.loads(xgb.Booster(model_file=str(model)).save_raw("json"))
-    doc["learner"]["gradient_booster"]["model"]["cats"] = {"enc": [], "feature_segments": [], "sorted_idx": []}
+    doc["learner"]["gradient_booster"]["model"]["cats"] = {
+        "enc": [],
+        "feature_segments": [],
+        "sorted_idx": [],
+    }
     out.write_text(json.dumps(doc))
     return out
 
@@ -75,8 +81,16 @@ def batches(metadata: dict[str, Any], test: Path, sizes: list[int]) -> dict[int,
             else:
                 codes[:, j] = part[f["name"]].to_numpy(dtype=np.float32)
         rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in rows]
-        v2 = {"inputs": [{"name": "input-0", "shape": list(codes.shape), "datatype": "FP32",
-                          "data": codes.ravel().tolist()}]}  # fmt: skip
+        v2 = {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(codes.shape),
+                    "datatype": "FP32",
+                    "data": codes.ravel().tolist(),
+                }
+            ]
+        }
         out[size] = {
             "azureml": json.dumps({"input_data": {"columns": columns, "data": rows}}).encode(),
             "v2": json.dumps(v2).encode(),
@@ -107,10 +121,14 @@ def check(server: sv.Server, data: dict[int, dict[str, Any]]) -> None:
         if server.form == "any":
             continue
         if status != 200:
-            raise PeerUnavailable(f"{server.name}: answered {status} to the {size}-row batch: {payload[:200]!r}")
+            raise PeerUnavailableError(
+                f"{server.name}: answered {status} to the {size}-row batch: {payload[:200]!r}"
+            )
         got = sv.predictions(server.form, payload)
         if not same(got, item["expected"]):
-            raise PeerUnavailable(f"{server.name}: predictions differ from xgboost's on the {size}-row batch")
+            raise PeerUnavailableError(
+                f"{server.name}: predictions differ from xgboost's on the {size}-row batch"
+            )
 
 
 def load(client: Path, server: sv.Server, body: Path, seconds: float, connections: int) -> dict[str, Any]:
@@ -125,16 +143,30 @@ def load(client: Path, server: sv.Server, body: Path, seconds: float, connection
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        argv = [str(client), str(HERE / "loadgen.py"), "--url", server.url, "--body", str(body), "--seconds",
-                str(seconds), "--connections", str(connections), "--warmup", str(min(1.0, seconds))]  # fmt: skip
+        argv = [
+            str(client),
+            str(HERE / "loadgen.py"),
+            "--url",
+            server.url,
+            "--body",
+            str(body),
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            "--warmup",
+            str(min(1.0, seconds)),
+        ]
         out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds * 3 + 120)
     finally:
         done.set()
         sampler.join()
     result: dict[str, Any] = json.loads(out.stdout)
     result["rss"] = peak[0]
-    harness.log(f"  {server.name:17} {body.name:14} c={connections:<3} {result['rps']:>8.0f} req/s "
-                f"p50 {result['p50_ms']:.2f} ms  load {harness.loadavg():.1f}")  # fmt: skip
+    harness.log(
+        f"  {server.name:17} {body.name:14} c={connections:<3} {result['rps']:>8.0f} req/s "
+        f"p50 {result['p50_ms']:.2f} ms  load {harness.loadavg():.1f}"
+    )
     return result
 
 
@@ -161,8 +193,13 @@ def last_json(stdout: str) -> Any:
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
-def floors(args: argparse.Namespace, pythons: dict[str, Path], model: Path, codes: Path,
-           data: dict[int, dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:  # fmt: skip
+def floors(
+    args: argparse.Namespace,
+    pythons: dict[str, Path],
+    model: Path,
+    codes: Path,
+    data: dict[int, dict[str, Any]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
     import numpy as np
 
     paths = []
@@ -170,7 +207,10 @@ def floors(args: argparse.Namespace, pythons: dict[str, Path], model: Path, code
         paths.append(WORK / f"batch-{size}.npy")
         np.save(paths[-1], item["codes"])
     specs = {"inplace_predict": (pythons.get("edgetrain"), ["inplace", "--model", str(model)])}
-    specs["tl2cgen"] = (pythons.get("tl2cgen"), ["tl2cgen", "--model", str(codes), "--lib", str(WORK / "model.so")])
+    specs["tl2cgen"] = (
+        pythons.get("tl2cgen"),
+        ["tl2cgen", "--model", str(codes), "--lib", str(WORK / "model.so")],
+    )
     (WORK / "model.so").unlink(missing_ok=True)
     missing: dict[str, str] = {}
     variants = {}
@@ -178,10 +218,18 @@ def floors(args: argparse.Namespace, pythons: dict[str, Path], model: Path, code
         if python is None:
             missing[name] = f"{name}: its environment is not installed"
             continue
-        cmd = [str(python), str(HERE / "floor.py"), *argv, "--seconds", str(args.floor_seconds), "--batch",
-               *map(str, paths)]  # fmt: skip
-        variants[name] = lambda cmd=cmd: last_json(subprocess.run(cmd, capture_output=True, text=True,
-                                                                  check=True, timeout=900).stdout)  # fmt: skip
+        cmd = [
+            str(python),
+            str(HERE / "floor.py"),
+            *argv,
+            "--seconds",
+            str(args.floor_seconds),
+            "--batch",
+            *map(str, paths),
+        ]
+        variants[name] = lambda cmd=cmd: last_json(
+            subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=900).stdout
+        )
     try:
         runs = harness.interleave(variants, args.rounds)
     except subprocess.CalledProcessError as exc:
@@ -195,63 +243,49 @@ def floors(args: argparse.Namespace, pythons: dict[str, Path], model: Path, code
     return {k: v for k, v in out.items() if k not in missing}, missing
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=harness.REPO, help="project with artifacts/model")
-    parser.add_argument("--train-rows", type=int, help="first build a demo-like project of this many rows")
-    parser.add_argument("--test-data", type=Path, help="parquet of rows (default: artifacts/prepared/test.parquet)")
-    parser.add_argument("--servers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
-    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--seconds", type=float, default=10.0, help="timed window per point")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--floor-seconds", type=float, default=2.0)
-    parser.add_argument("--no-install", action="store_true", help="a peer whose environment is absent is missing")
-    parser.add_argument("--require-all", action="store_true", help="exit 1 when any peer or floor is missing")
-    parser.add_argument("--results", type=Path, default=harness.RESULTS)
-    args = parser.parse_args(argv)
-    prov = harness.Provenance(shlex.join(["python", "bench/serving/run.py", *argv]), ("xgboost", "numpy"))
-    from edgetrain.serving.package import REQUIREMENTS_LOCK, PackageOptions, build_context
+def environments(args: argparse.Namespace, missing: dict[str, str]) -> dict[str, Path]:
+    from edgetrain.serving.package import REQUIREMENTS_LOCK
 
-    WORK.mkdir(parents=True, exist_ok=True)
-    root = demo_project(args.train_rows) if args.train_rows else args.root.resolve()
-    if not (root / "artifacts" / "model" / "metadata.json").is_file():
-        raise SystemExit(f"{root}: no artifacts/model (run `make demo` first, or pass --train-rows N)")
-    ctx = build_context(PackageOptions(
-        model_dir=root / "artifacts" / "model", metrics=root / "artifacts" / "metrics.json",
-        params=root / "params.yaml", config=root / "config" / "edge.yaml", output=WORK / "scoring",
-        model_version="bench", root=root))  # fmt: skip
-    metadata = json.loads((ctx / "model" / "metadata.json").read_text())
-    model = ctx / "model" / metadata["model_file"]
-    codes = codes_model(model, WORK / "codes.json")
-    data = batches(metadata, args.test_data or root / "artifacts" / "prepared" / "test.parquet", args.rows)
-    expected(model, data)
-    missing: dict[str, str] = {}
     pythons: dict[str, Path] = {}
     envs = {"edgetrain": REQUIREMENTS_LOCK, "azureml": None, "mlserver": None, "tl2cgen": None}
     for name, lock in envs.items():
         try:
             pythons[name] = harness.peer_env(name, install=not args.no_install, requirements=lock)
-        except PeerUnavailable as exc:
+        except PeerUnavailableError as exc:
             missing[name] = str(exc)
             harness.log(str(exc))
     if "edgetrain" not in pythons:
         raise SystemExit(missing["edgetrain"])
-    client = pythons["edgetrain"]
-    candidates = [sv.trivial(client)]
+    return pythons
+
+
+def candidates_for(
+    args: argparse.Namespace, pythons: dict[str, Path], ctx: Path, codes: Path, missing: dict[str, str]
+) -> list[sv.Server]:
+    out = [sv.trivial(pythons["edgetrain"])]
     for name in args.servers:
         env_name = "mlserver" if name.startswith("mlserver") else name
         if env_name not in pythons:
             missing[name] = missing.get(env_name, f"{name}: not installed")
-            continue
-        if name == "edgetrain":
-            candidates.append(sv.edgetrain(pythons[name], ctx))
+        elif name == "edgetrain":
+            out.append(sv.edgetrain(pythons[name], ctx))
         elif name == "azureml":
-            candidates.append(sv.azureml(pythons[name], ctx / "model", WORK))
+            out.append(sv.azureml(pythons[name], ctx / "model", WORK))
         else:
-            candidates.append(sv.mlserver(pythons[env_name], codes, WORK, one_process=name == "mlserver"))
+            out.append(sv.mlserver(pythons[env_name], codes, WORK, one_process=name == "mlserver"))
+    return out
+
+
+def measure_servers(
+    args: argparse.Namespace,
+    client: Path,
+    candidates: list[sv.Server],
+    data: dict[int, dict[str, Any]],
+    missing: dict[str, str],
+) -> tuple[dict[tuple[int, int], dict[str, list[dict[str, Any]]]], list[sv.Server]]:
+    """Start every server, check its predictions, then the interleaved rounds at every point."""
     running: list[sv.Server] = []
+    results: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
     try:
         for server in candidates:
             try:
@@ -259,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 running.append(server)
                 check(server, data)
                 harness.log(f"{server.name}: up in {server.startup_s:.1f} s, predictions match")
-            except PeerUnavailable as exc:
+            except PeerUnavailableError as exc:
                 missing[server.name] = str(exc)
                 harness.log(str(exc))
                 sv.stop(server)
@@ -269,23 +303,84 @@ def main(argv: list[str] | None = None) -> int:
             for form in ("azureml", "v2"):
                 bodies[size, form] = WORK / f"body-{size}-{form}.json"
                 bodies[size, form].write_bytes(item[form])
-        results: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
         for size in args.rows:
             for conns in args.connections:
-                variants = {
-                    s.name: (lambda s=s: load(client, s, bodies[size, "v2" if s.form == "v2" else "azureml"],
-                                              args.seconds, conns))
-                    for s in running
-                }  # fmt: skip
+
+                def one(s: sv.Server, size: int = size, conns: int = conns) -> dict[str, Any]:
+                    body = bodies[size, "v2" if s.form == "v2" else "azureml"]
+                    return load(client, s, body, args.seconds, conns)
+
+                variants = {s.name: functools.partial(one, s) for s in running}
                 results[size, conns] = harness.interleave(variants, args.rounds)
     finally:
         for server in running:
             sv.stop(server)
+    return results, running
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=harness.REPO, help="project with artifacts/model")
+    parser.add_argument("--train-rows", type=int, help="first build a demo-like project of this many rows")
+    parser.add_argument(
+        "--test-data", type=Path, help="parquet of rows (default: artifacts/prepared/test.parquet)"
+    )
+    parser.add_argument("--servers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed window per point")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--floor-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--no-install", action="store_true", help="a peer whose environment is absent is missing"
+    )
+    parser.add_argument("--require-all", action="store_true", help="exit 1 when any peer or floor is missing")
+    parser.add_argument("--results", type=Path, default=harness.RESULTS)
+    args = parser.parse_args(argv)
+    prov = harness.Provenance(shlex.join(["python", "bench/serving/run.py", *argv]), ("xgboost", "numpy"))
+    from edgetrain.serving.package import PackageOptions, build_context
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    root = demo_project(args.train_rows) if args.train_rows else args.root.resolve()
+    if not (root / "artifacts" / "model" / "metadata.json").is_file():
+        raise SystemExit(f"{root}: no artifacts/model (run `make demo` first, or pass --train-rows N)")
+    ctx = build_context(
+        PackageOptions(
+            model_dir=root / "artifacts" / "model",
+            metrics=root / "artifacts" / "metrics.json",
+            params=root / "params.yaml",
+            config=root / "config" / "edge.yaml",
+            output=WORK / "scoring",
+            model_version="bench",
+            root=root,
+        )
+    )
+    metadata = json.loads((ctx / "model" / "metadata.json").read_text())
+    model = ctx / "model" / metadata["model_file"]
+    codes = codes_model(model, WORK / "codes.json")
+    data = batches(metadata, args.test_data or root / "artifacts" / "prepared" / "test.parquet", args.rows)
+    expected(model, data)
+    missing: dict[str, str] = {}
+    pythons = environments(args, missing)
+    candidates = candidates_for(args, pythons, ctx, codes, missing)
+    results, running = measure_servers(args, pythons["edgetrain"], candidates, data, missing)
     floor_runs, floor_missing = floors(args, pythons, model, codes, data)
     missing.update(floor_missing)
     prov.finish()
     env_bytes = {name: harness.site_packages_bytes(p) for name, p in pythons.items()}
-    section = report.render(TITLE, prov, args, results, floor_runs, running, missing, env_bytes, metadata, model)
+    section = report.render(
+        TITLE,
+        prov,
+        args,
+        results=results,
+        floor_runs=floor_runs,
+        running=running,
+        missing=missing,
+        env_bytes=env_bytes,
+        metadata=metadata,
+        model=model,
+    )
     harness.write_section(section, TITLE, args.results)
     harness.log(f"wrote the Serving section of {args.results}")
     for line in missing.values():

@@ -11,7 +11,7 @@
 - ``trivial``: a server that answers a fixed 200 (``trivial.py``): the load client's own ceiling.
 
 ``start`` returns seconds from spawn to the first 200 on the scoring route; a server that cannot start
-raises ``PeerUnavailable`` with one line.
+raises ``PeerUnavailableError`` with one line.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import PeerUnavailable
+from harness import PeerUnavailableError
 
 HERE = Path(__file__).resolve().parent
 READY_TIMEOUT = 240.0
@@ -86,26 +86,31 @@ def start(server: Server, body: bytes, log: Path, timeout: float = READY_TIMEOUT
     """Spawn; poll the scoring route with ``body`` until it answers 200 (that time is the start-up)."""
     taken = [p for p in server.ports if port_taken(p)]
     if taken:
-        raise PeerUnavailable(f"{server.name}: port {taken[0]} is taken")
+        raise PeerUnavailableError(f"{server.name}: port {taken[0]} is taken")
     started = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            server.argv, cwd=server.cwd, env=server.env, stdout=sink, stderr=subprocess.STDOUT,
+            server.argv,
+            cwd=server.cwd,
+            env=server.env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     server.process = process
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
             tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
-            raise PeerUnavailable(
-                f"{server.name}: exited with {process.returncode} before answering ({tail[0] if tail else log})"
+            last = tail[0][:200] if tail else str(log)
+            raise PeerUnavailableError(
+                f"{server.name}: exited with {process.returncode} before answering ({last})"
             )
         if post(server.url, body, timeout=5)[0] == 200:
             server.startup_s = time.perf_counter() - started
             return
         time.sleep(0.05)
     stop(server)
-    raise PeerUnavailable(f"{server.name}: no 200 from {server.url} after {timeout:.0f} s (see {log})")
+    raise PeerUnavailableError(f"{server.name}: no 200 from {server.url} after {timeout:.0f} s (see {log})")
 
 
 def stop(server: Server) -> None:
@@ -142,14 +147,27 @@ def edgetrain(python: Path, context: Path) -> Server:
     port = free_port()
     env = {**base_env(), "PORT": str(port), "HOST": "127.0.0.1", "WORKERS": "1"}
     argv = [str(python), "-m", "scoring_server"]  # the Dockerfile CMD, cwd = context
-    return Server("edgetrain", argv, context, env, f"http://127.0.0.1:{port}/score", "azureml", python, [port])
+    return Server(
+        "edgetrain", argv, context, env, f"http://127.0.0.1:{port}/score", "azureml", python, [port]
+    )
 
 
 def azureml(python: Path, model_dir: Path, work: Path) -> Server:
     port, health = free_port(), free_port()
     env = {**base_env(), "AZUREML_MODEL_DIR": str(model_dir), "WORKER_COUNT": "1"}
-    argv = [str(python.parent / "azmlinfsrv"), "--entry_script", str(HERE / "score.py"), "--model_dir",
-            str(model_dir), "--port", str(port), "--health_port", str(health), "--worker_count", "1"]  # fmt: skip
+    argv = [
+        str(python.parent / "azmlinfsrv"),
+        "--entry_script",
+        str(HERE / "score.py"),
+        "--model_dir",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--health_port",
+        str(health),
+        "--worker_count",
+        "1",
+    ]
     return Server("azureml", argv, work, env, f"http://127.0.0.1:{port}/score", "azureml", python, [port])
 
 
@@ -159,12 +177,21 @@ def mlserver(python: Path, codes_model: Path, work: Path, *, one_process: bool) 
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     http, grpc, metrics = free_port(), free_port(), free_port()
-    settings: dict[str, Any] = {"host": "127.0.0.1", "http_port": http, "grpc_port": grpc, "metrics_port": metrics}
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "http_port": http,
+        "grpc_port": grpc,
+        "metrics_port": metrics,
+    }
     if one_process:
         settings["parallel_workers"] = 0
     (folder / "settings.json").write_text(json.dumps(settings))
     (folder / "model.json").write_bytes(codes_model.read_bytes())
-    model = {"name": "model", "implementation": "mlserver_xgboost.XGBoostModel", "parameters": {"uri": "./model.json"}}
+    model = {
+        "name": "model",
+        "implementation": "mlserver_xgboost.XGBoostModel",
+        "parameters": {"uri": "./model.json"},
+    }
     (folder / "model-settings.json").write_text(json.dumps(model))
     argv = [str(python.parent / "mlserver"), "start", str(folder)]
     url = f"http://127.0.0.1:{http}/v2/models/model/infer"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 MAX_HEAD = 65536
 
 
