@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SMOKE_TIMEOUT = 900
+SMOKE_TIMEOUT = 1500
 
 
 def in_ci() -> bool:
