@@ -16,8 +16,8 @@ ORDER = ("edgetrain", "azureml", "mlserver", "mlserver-default")
 LABEL = {
     "edgetrain": "edgetrain",
     "azureml": "azureml-inference-server-http",
-    "mlserver": "MLServer + xgboost, one process",
-    "mlserver-default": "MLServer + xgboost, defaults",
+    "mlserver": "MLServer + xgboost, one process, one thread",
+    "mlserver-default": "MLServer + xgboost, defaults (worker process, all cores)",
     "trivial": "load client ceiling (trivial server)",
 }
 

@@ -4,7 +4,8 @@
   the hashed serving lock, exactly as the image installs it; Azure ML's ``input_data`` form.
 - ``azureml``: ``azmlinfsrv`` (azureml-inference-server-http, gunicorn) as installed, with the idiomatic
   ``score.py`` next to this file; the same ``input_data`` bytes.
-- ``mlserver``: MLServer with its XGBoost runtime, ``parallel_workers: 0`` (one process, like the others);
+- ``mlserver``: MLServer with its XGBoost runtime, ``parallel_workers: 0`` and ``OMP_NUM_THREADS=1`` (one
+  process, one xgboost thread, like the others);
   ``mlserver-default``: the same with MLServer's default settings (one inference worker process behind the
   front process). Open Inference (V2) protocol: one FP32 tensor, categories as the model's codes; the
   model file is a copy without XGBoost's category encoder (which MLServer's numpy input cannot use).
@@ -195,7 +196,10 @@ def mlserver(python: Path, codes_model: Path, work: Path, *, one_process: bool) 
     (folder / "model-settings.json").write_text(json.dumps(model))
     argv = [str(python.parent / "mlserver"), "start", str(folder)]
     url = f"http://127.0.0.1:{http}/v2/models/model/infer"
-    return Server(name, argv, folder, base_env(), url, "v2", python, [http, grpc, metrics])
+    # One process and one xgboost thread, like the others (its runtime leaves xgboost at every core, and
+    # OpenMP's spinning threads cost most on a busy machine); the defaults variant keeps both defaults.
+    env = {**base_env(), "OMP_NUM_THREADS": "1"} if one_process else base_env()
+    return Server(name, argv, folder, env, url, "v2", python, [http, grpc, metrics])
 
 
 def trivial(python: Path) -> Server:

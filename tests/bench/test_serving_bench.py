@@ -17,8 +17,8 @@ import harness
 SERVERS = (
     "edgetrain",
     "azureml-inference-server-http",
-    "MLServer + xgboost, one process",
-    "MLServer + xgboost, defaults",
+    "MLServer + xgboost, one process, one thread",
+    "MLServer + xgboost, defaults (worker process, all cores)",
     "load client ceiling (trivial server)",
     "floor: `Booster.inplace_predict` in-process",
     "floor: tl2cgen-compiled (gcc -O3) in-process",
