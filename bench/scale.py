@@ -546,15 +546,8 @@ def render(results: dict) -> str:
 
 
 def write_section(text: str, section: str = SECTION) -> None:
-    """Replace ``section`` (to the next ``## `` heading) of bench/results.md with ``text``, or append it."""
-    current = tp.RESULTS.read_text() if tp.RESULTS.exists() else "# Benchmarks\n"
-    start = current.find(section)
-    if start < 0:
-        current = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(section))
-        current = current[:start] + text + (current[end + 1 :] if end >= 0 else "")
-    tp.RESULTS.write_text(current)
+    """Replace ``section`` of bench/results.md with ``text`` (or append it); other sections are kept."""
+    harness.write_section(text, section, tp.RESULTS)
 
 
 def main(argv: list[str] | None = None) -> int:
