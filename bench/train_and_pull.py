@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(args, command, train, pull)
     keep = {"train": PULL_TITLES, "pull": (TRAIN_TITLE,), None: ()}[args.only]
     write_section(section, keep)
-    log.info("wrote %s", RESULTS.relative_to(REPO))
+    log.info("wrote %s", RESULTS)
     sys.stdout.write(section)
     return 0
 
