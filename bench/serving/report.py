@@ -88,7 +88,7 @@ def render(
         f"({', '.join(map(str, args.connections))}), {args.seconds:g} s timed window per point after a "
         f"warm-up, {args.rounds} rounds interleaved (A B C, then C B A); figures are `median (min-max)` "
         "over rounds. Every server returned the same predictions as xgboost (to 1e-5) on every batch "
-        "before any timing; one worker process each, one thread for xgboost.",
+        "before any timing; one worker process each and one xgboost thread, except MLServer's defaults row.",
     ]
     lines = [title, "", *prov.header(extra), ""]
     floors_by_size: dict[int, dict[str, float]] = {}
