@@ -490,7 +490,8 @@ def _pull_table(res: dict) -> list[str]:
 
 def _provenance(part: dict) -> list[str]:
     low, high = part["loads"]
-    return [f"- Command: `{part['command']}`; 1-minute load average {low:.1f}-{high:.1f} on 2 CPUs."]
+    when = f"measured {part['date']}; " if "date" in part else ""
+    return [f"- Command: `{part['command']}`; {when}1-minute load average {low:.1f}-{high:.1f} on 2 CPUs."]
 
 
 def render(results: dict) -> str:
@@ -582,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     for part, figures in results.items():
         merged[part] = {**figures, "command": f"python bench/scale.py {' '.join(argv or sys.argv[1:])}"}
         merged[part]["loads"] = [min(tp.LOADS), max(tp.LOADS)]
+        merged[part]["date"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     RAW.write_text(json.dumps(merged, indent=2) + "\n")
     write_section(render(merged))
     print(render(merged))
