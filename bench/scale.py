@@ -498,7 +498,7 @@ def render(results: dict) -> str:
     out = [
         SECTION,
         "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Written: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (each table says when it was measured)",
         f"- Machine: {tp.machine()}",
         f"- Versions: {tp.versions()}",
         "- Reproduce: `make bench-scale` (= `python bench/scale.py`; `--part extmem|dask|pull` runs one "
