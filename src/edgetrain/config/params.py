@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from edgetrain.config.loader import StrictModel, load_model
+from edgetrain.contract import layout
 
-DEFAULT_PARAMS = Path("params.yaml")
+DEFAULT_PARAMS = Path(layout.PARAMS)
 
 Column = Annotated[str, StringConstraints(min_length=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
