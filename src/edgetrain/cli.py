@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "edgetrain.release.cli",
     "edgetrain.doctor.cli",
     "edgetrain.refresh.cli",
+    "edgetrain.broker.cli",
 )
 
 

@@ -38,6 +38,8 @@ class StorageConfig(StrictModel):
     raw_container: ContainerName = "raw"
     raw_prefix: Name = "raw"
     dvc_container: ContainerName = "dvc-cache"
+    #: Where pull-request jobs push (DVC remote ``pr``); no release or refresh ever reads it.
+    pr_container: ContainerName = "dvc-pr"
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> StorageConfig:
