@@ -160,7 +160,8 @@ install_secrets() {
     secure_secret github-token \
       || die "$ETC/github-token is missing (a fine-grained token with Administration: read and write; or set GITHUB_APP_ID and github-app.pem)"
   fi
-  # Older user data wrote a connection string (and bootstrap moved it into the runner's .env): keep its key.
+  # Older user data wrote a connection string (which older bootstraps put in the runner's .env, so every job
+  # had it; no job environment holds it now): keep only its key, for the broker.
   local old="$ETC/storage-connection-string"
   if [[ -f "$old" && ! -L "$old" && ! -e "$ETC/storage-account.key" ]]; then
     local key; key="$(tr -d '\r\n' < "$old" | sed -n 's/.*AccountKey=\([^;]*\).*/\1/p')"
