@@ -22,7 +22,8 @@
 # every secret are written into root-owned directories, through a temporary file and a rename that refuses
 # symlinks. A runner install left by an older bootstrap (owned by the runner user) is discarded and replaced.
 #
-# For tests: EDGETRAIN_ROOT installs into another root (no apt, no image pull, no broker venv, no service start) and
+# For tests: EDGETRAIN_ROOT installs into another root (no apt, no image pull, no service start; no broker venv
+# unless EDGETRAIN_BROKER_VENV=build) and
 # EDGETRAIN_RUNNER_URL / EDGETRAIN_RUNNER_SHA256 name another tarball (the checksum is always verified).
 set -euo pipefail
 
@@ -198,7 +199,7 @@ install_broker() {
   done
   safe_write "$ETC/broker-policy.yaml" 0644 < "$src/deploy/edge-runner/broker-policy.yaml"
   safe_write "$ETC/edge.yaml" 0644 < "$src/config/edge.yaml"
-  if [[ -n "$ROOT" ]]; then
+  if [[ -n "$ROOT" && "${EDGETRAIN_BROKER_VENV:-}" != build ]]; then
     log "broker: policy and config from $commit in $ETC; venv skipped (alternate root $ROOT)"
   elif [[ -x "$BROKER_HOME/venv/bin/edgetrain" && "$(cat "$BROKER_HOME/venv/.edgetrain-commit" 2>/dev/null)" == "$commit" ]]; then
     log "broker: venv from $commit installed"
