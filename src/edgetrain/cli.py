@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "edgetrain.doctor.cli",
     "edgetrain.refresh.cli",
     "edgetrain.broker.cli",
+    "edgetrain.deploy.cli",
 )
 
 
