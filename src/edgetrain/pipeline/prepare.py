@@ -36,6 +36,9 @@ SPLITS = ("train", "valid", "test")
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DATA_DVC = Path("data.dvc")
 DEFAULT_OUT_DIR = Path("artifacts/prepared")
+#: Rows left out for a blank target (``data.missing_target: drop``): in the manifest, the model's
+#: metadata and ``artifacts/metrics.json``.
+MISSING_TARGET_KEY = "missing_target_dropped"
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,11 @@ def prepare(
     *,
     drops: list[str] | None = None,
     data_version: dict[str, str] | None = None,
+    missing_target: int = 0,
 ) -> Prepared:
-    """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target)."""
+    """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target).
+
+    ``missing_target``: rows the reader left out for a blank target (recorded in the manifest)."""
     target = params.data.target
     if frame.empty:
         raise DataError("no rows in any drop")
@@ -197,6 +203,7 @@ def prepare(
         duplicates=duplicates,
         drops=drops,
         data_version=data_version,
+        missing_target=missing_target,
     )
     return Prepared(splits=parts, manifest=manifest)
 
@@ -210,6 +217,7 @@ def manifest_for(
     duplicates: int,
     drops: list[str] | None,
     data_version: dict[str, str] | None,
+    missing_target: int = 0,
 ) -> dict[str, Any]:
     """The manifest (``manifest.json``) of a prepared data set."""
     return {
@@ -220,6 +228,7 @@ def manifest_for(
         "classes": classes,
         "rows": rows,
         "duplicates_dropped": duplicates,
+        MISSING_TARGET_KEY: missing_target,
         "drops": list(drops or []),
         "data_version": data_version,
         "split": {

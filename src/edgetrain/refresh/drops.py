@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
 from edgetrain.errors import DataError
-from edgetrain.pipeline.drops import read_drop
+from edgetrain.pipeline.drops import check_missing_targets, load_drop
 from edgetrain.storage.connection import blob_service, storage_errors
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def validate_new_drops(
     container = service.get_container_client(storage.raw_container)
     prefix = storage.raw_prefix.strip("/") + "/"
     found: list[NewDrop] = []
+    blank: list[tuple[str, list[int]]] = []  # rows with no target, per blob: refused together at the end
     with storage_errors(storage), tempfile.TemporaryDirectory(prefix="edgetrain-drops-") as tmp:
         for item in sorted(container.list_blobs(name_starts_with=prefix), key=lambda b: b.name):
             relative = PurePosixPath(item.name[len(prefix) :])
@@ -79,11 +80,13 @@ def validate_new_drops(
                 continue
             blob = f"{storage.raw_container}/{item.name}"
             try:
-                frame = read_drop(staged, params.data, params.task)
+                drop = load_drop(staged, params.data, params.task)
             except DataError as err:
                 raise DataError(str(err).replace(str(staged), blob), exit_code=err.exit_code) from None
             finally:
                 staged.unlink(missing_ok=True)
-            found.append(NewDrop(blob, relative.name, len(frame), replaces=local.is_file()))
-            log.info("%s: %d rows, valid", blob, len(frame))
+            blank.append((blob, drop.missing_target))
+            found.append(NewDrop(blob, relative.name, len(drop.frame), replaces=local.is_file()))
+            log.info("%s: %d rows, valid", blob, len(drop.frame))
+    check_missing_targets(blank, params.data)
     return found

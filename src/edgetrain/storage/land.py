@@ -84,12 +84,17 @@ def ensure_container(container: Any) -> None:
 
 
 def validate(paths: Sequence[Path], params: Params) -> int:
-    """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded."""
-    from edgetrain.pipeline.drops import read_drop
+    """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded.
+
+    Rows with a blank target are refused together for every file (``data.missing_target: error``) or
+    left out of the count (``drop``); column names XGBoost refuses are named with their file.
+    """
+    from edgetrain.pipeline.drops import check_missing_targets, load_drop
 
     if not paths:
         raise DataError("no files to land")
     seen: dict[str, Path] = {}
+    blank: list[tuple[Path, list[int]]] = []
     rows = 0
     for path in paths:
         if path.suffix.lower() != ".csv" or not path.name.endswith(".csv"):
@@ -99,7 +104,10 @@ def validate(paths: Sequence[Path], params: Params) -> int:
         if path.name in seen:
             raise DataError(f"{path}: same file name as {seen[path.name]} (drops are stored by name)")
         seen[path.name] = path
-        rows += len(read_drop(path, params.data, params.task))
+        drop = load_drop(path, params.data, params.task)
+        blank.append((path, drop.missing_target))
+        rows += len(drop.frame)
+    check_missing_targets(blank, params.data)  # every wanted column, name included, was checked per file
     return rows
 
 

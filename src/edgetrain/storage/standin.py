@@ -14,13 +14,22 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from edgetrain.config.edge import EdgeConfig, StorageConfig
+from edgetrain.config.edge import (
+    STANDIN_ENDPOINT_FILE,
+    EdgeConfig,
+    StorageConfig,
+    recorded_standin,
+    standin_url,
+)
 from edgetrain.errors import StorageError
 from edgetrain.storage import azurite
 from edgetrain.storage.azurite import DEV_ACCOUNT, DEV_KEY, LOOPBACK
@@ -29,7 +38,6 @@ from edgetrain.storage.connection import (
     DVC_RAW_REMOTE,
     blob_service,
     build_connection_string,
-    is_standin,
     storage_errors,
 )
 
@@ -123,6 +131,15 @@ def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
 
 
 # --- background instance (demo, plain dvc) ---------------------------------------------------------
+#
+# ``storage.blob_endpoint: standin`` makes the address follow this checkout's stand-in: ``up`` listens on
+# ``standin.port`` when it is free, else on a free port, and records the port with a random identity in
+# ``<data_dir>/endpoint.json`` (git-ignored); config loading reads the port back, ``.dvc/config.local``
+# gets the matching connection string, and the identity is set as metadata on the raw container, where
+# doctor and the commands that write (seed, land, clear) check that the storage they reach is this one.
+
+#: Container metadata key holding the identity of the stand-in that made the container.
+IDENTITY_KEY = "edgetrainstandin"
 
 
 def _state_dir(cfg: EdgeConfig) -> Path:
@@ -137,15 +154,20 @@ def _read_state(cfg: EdgeConfig) -> dict | None:
         return None
 
 
+def _port(cfg: EdgeConfig) -> int:
+    return int(urlsplit(cfg.storage.blob_url).port or cfg.standin.port)
+
+
 def status(cfg: EdgeConfig) -> dict:
     """What is running: ``{"running": bool, "blob_endpoint": ..., "pids": {...}}``."""
     state = _read_state(cfg) or {}
     pids = state.get("pids", {})
     alive = {name: _pid_alive(pid) for name, pid in pids.items()}
-    running = bool(pids) and all(alive.values()) and azurite.port_open(cfg.standin.port)
+    port = _port(cfg)
+    running = bool(pids) and all(alive.values()) and state.get("port") == port and azurite.port_open(port)
     return {
         "running": running,
-        "blob_endpoint": f"http://{LOOPBACK}:{cfg.standin.port}/{DEV_ACCOUNT}",
+        "blob_endpoint": standin_url(port),
         "api_version": cfg.storage.api_version,
         "pids": pids,
         "alive": alive,
@@ -153,51 +175,118 @@ def status(cfg: EdgeConfig) -> dict:
     }
 
 
+def _listen(preferred: int) -> socket.socket:
+    """A listening loopback socket on ``preferred``, or on a free port when that one is taken."""
+    for port in (preferred, 0):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(128)
+        return sock
+    raise StorageError(f"no free loopback port for the stand-in (standin.port {preferred} is taken)")
+
+
+def _record(cfg: EdgeConfig, port: int) -> str:
+    """Write ``endpoint.json`` (port, identity; the identity is kept across restarts); return the identity."""
+    recorded = recorded_standin(_state_dir(cfg)) or {}
+    identity = str(recorded.get("id") or uuid.uuid4().hex)
+    (_state_dir(cfg) / STANDIN_ENDPOINT_FILE).write_text(json.dumps({"port": port, "id": identity}))
+    return identity
+
+
 def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
     """Start Azurite and the strict proxy in the background (idempotent) and prepare containers and DVC."""
-    if not is_standin(cfg.storage):
+    if not cfg.standin_managed:
         raise StorageError(
-            "config/edge.yaml storage does not point at the stand-in (devstoreaccount1 on 127.0.0.1); "
+            "config/edge.yaml storage does not point at the stand-in (storage.blob_endpoint: standin); "
             "'edgetrain storage up' only runs the local stand-in"
         )
     state_dir = _state_dir(cfg)
     current = status(cfg)
     if current["running"]:
-        endpoints = Endpoints(cfg.standin.port, _read_state(cfg)["azurite_port"])  # type: ignore[index]
+        endpoints = Endpoints(_port(cfg), _read_state(cfg)["azurite_port"])  # type: ignore[index]
     else:
         down(cfg)
         state_dir.mkdir(parents=True, exist_ok=True)
-        az_port = azurite.free_port()
-        az = azurite.start(
-            cfg.standin.azurite_version,
-            az_port,
-            state_dir / "azurite",
-            log_file=state_dir / "azurite.log",
-            detach=True,
-        )
-        state = {"azurite_port": az_port, "pids": {"azurite": az.pid}}
-        (state_dir / "state.json").write_text(json.dumps(state))
-        if azurite.port_open(cfg.standin.port):
-            down(cfg)
-            raise StorageError(f"port {LOOPBACK}:{cfg.standin.port} is already in use (standin.port)")
-        with (state_dir / "proxy.log").open("ab") as out:
-            proxy = subprocess.Popen(
-                proxy_command(
-                    cfg.standin.port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl"
-                ),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+        listener = _listen(_port(cfg))
+        port = int(listener.getsockname()[1])
+        try:
+            az_port = azurite.free_port()
+            az = azurite.start(
+                cfg.standin.azurite_version,
+                az_port,
+                state_dir / "azurite",
+                log_file=state_dir / "azurite.log",
+                detach=True,
             )
+            state = {"azurite_port": az_port, "port": port, "pids": {"azurite": az.pid}}
+            (state_dir / "state.json").write_text(json.dumps(state))
+            with (state_dir / "proxy.log").open("ab") as out:
+                cmd = proxy_command(port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl")
+                proxy = subprocess.Popen(
+                    [*cmd, "--fd", str(listener.fileno())],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(listener.fileno(),),
+                )
+        finally:
+            listener.close()  # the proxy holds its own copy
         state["pids"]["proxy"] = proxy.pid
         (state_dir / "state.json").write_text(json.dumps(state))
-        azurite.wait_for_port(cfg.standin.port, proxy)
-        endpoints = Endpoints(cfg.standin.port, az_port)
+        azurite.wait_for_port(port, proxy)
+        endpoints = Endpoints(port, az_port)
+    identity = _record(cfg, endpoints.port)
+    cfg = cfg.with_standin(endpoints.port, state_dir)
     conn = build_connection_string(cfg.storage, DEV_KEY)
     create_containers(cfg.storage, conn)
+    mark(cfg.storage, conn, identity)
     write_dvc_credentials(conn, repo)
     return endpoints
+
+
+def mark(storage: StorageConfig, conn_str: str, identity: str) -> None:
+    """Set this stand-in's identity as metadata on the raw container."""
+    with storage_errors(storage):
+        container = blob_service(storage, conn_str).get_container_client(storage.raw_container)
+        container.set_container_metadata({IDENTITY_KEY: identity})
+
+
+def identity_problem(cfg: EdgeConfig, conn_str: str | None = None) -> str | None:
+    """None when the storage ``cfg`` reaches is the stand-in ``up`` started for this checkout, else why not.
+
+    Only for ``storage.blob_endpoint: standin``; a real account has no such marker.
+    """
+    recorded = recorded_standin(_state_dir(cfg))
+    where = cfg.storage.blob_url
+    if recorded is None or not recorded.get("id"):
+        return f"no stand-in started for this checkout ({_state_dir(cfg) / STANDIN_ENDPOINT_FILE} missing)"
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        with storage_errors(cfg.storage):
+            container = blob_service(cfg.storage, conn_str).get_container_client(cfg.storage.raw_container)
+            found = container.get_container_properties().metadata.get(IDENTITY_KEY)
+    except ResourceNotFoundError:
+        found = None
+    if found != recorded["id"]:
+        return (
+            f"{where} is not this checkout's stand-in (its identity is {found or 'unset'}, "
+            f"{_state_dir(cfg) / STANDIN_ENDPOINT_FILE} says {recorded['id']})"
+        )
+    return None
+
+
+def require_own(cfg: EdgeConfig) -> None:
+    """StorageError unless ``cfg``'s storage is a real account or this checkout's own stand-in."""
+    if cfg.standin_managed:
+        problem = identity_problem(cfg)
+        if problem:
+            raise StorageError(f"{problem}; run 'edgetrain storage up' here")
 
 
 def down(cfg: EdgeConfig) -> bool:
