@@ -49,6 +49,8 @@ class StorageConfig(StrictModel):
     def _one_endpoint(self) -> StorageConfig:
         if not self.endpoint_suffix and not self.blob_endpoint:
             raise ValueError("set storage.endpoint_suffix or storage.blob_endpoint")
+        if self.blob_endpoint == STANDIN and self.account_name != STANDIN_ACCOUNT:
+            raise ValueError(f"blob_endpoint: standin (the local stand-in) needs account_name: {STANDIN_ACCOUNT}")
         return self
 
     @field_validator("blob_endpoint")
@@ -148,8 +150,6 @@ class EdgeConfig(StrictModel):
     def _standin_address(self) -> EdgeConfig:
         if self.storage.blob_endpoint != STANDIN:
             return self
-        if self.storage.account_name != STANDIN_ACCOUNT:
-            raise ValueError(f"storage.blob_endpoint: standin needs storage.account_name: {STANDIN_ACCOUNT}")
         self._standin_managed = True
         # Frozen model: the one place the endpoint is filled in (standin.port until `up` records another).
         object.__setattr__(self, "storage", self._at_port(self.standin.port))
