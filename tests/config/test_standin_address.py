@@ -60,7 +60,10 @@ def test_standin_needs_the_dev_account(tmp_path: Path, capsys: pytest.CaptureFix
     data = yaml.safe_load(path.read_text())
     data["storage"]["account_name"] = "edgedata"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"edge.yaml: storage: blob_endpoint: standin .* needs account_name: devstoreaccount1$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"edge.yaml: storage: blob_endpoint: standin .* needs account_name: devstoreaccount1$",
+    ):
         load_edge_config(path)
     assert main(["storage", "--config", str(path), "status"]) == 2
     err = capsys.readouterr().err.strip()

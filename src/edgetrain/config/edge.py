@@ -50,7 +50,9 @@ class StorageConfig(StrictModel):
         if not self.endpoint_suffix and not self.blob_endpoint:
             raise ValueError("set storage.endpoint_suffix or storage.blob_endpoint")
         if self.blob_endpoint == STANDIN and self.account_name != STANDIN_ACCOUNT:
-            raise ValueError(f"blob_endpoint: standin (the local stand-in) needs account_name: {STANDIN_ACCOUNT}")
+            raise ValueError(
+                f"blob_endpoint: standin (the local stand-in) needs account_name: {STANDIN_ACCOUNT}"
+            )
         return self
 
     @field_validator("blob_endpoint")

@@ -258,10 +258,15 @@ def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
 
 
 def read_drops(data_dir: Path | str, data: DataParams, task: Task) -> tuple[list[str], pd.DataFrame]:
-    """All drops in ``data_dir`` (sorted by name) concatenated; returns ``(file names, frame)``.
+    """All drops in ``data_dir`` (sorted by name) concatenated; returns ``(file names, frame)``."""
+    names, frame, _ = read_drops_counted(data_dir, data, task)
+    return names, frame
 
-    The frame's ``attrs["missing_target"]`` counts the rows left out for a blank target.
-    """
+
+def read_drops_counted(
+    data_dir: Path | str, data: DataParams, task: Task
+) -> tuple[list[str], pd.DataFrame, int]:
+    """:func:`read_drops` and the number of rows left out for a blank target."""
     paths = list_drops(data_dir)
     drops = [load_drop(path, data, task) for path in paths]
     dropped = check_missing_targets([(d.path, d.missing_target) for d in drops], data)
@@ -272,5 +277,4 @@ def read_drops(data_dir: Path | str, data: DataParams, task: Task) -> tuple[list
             for frame in frames:
                 frame[data.target] = frame[data.target].astype(str)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame.attrs["missing_target"] = dropped
-    return [p.name for p in paths], frame
+    return [p.name for p in paths], frame, dropped
