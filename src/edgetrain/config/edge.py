@@ -1,4 +1,4 @@
-"""``config/edge.yaml``: the one file a forker edits to say where things live.
+"""``config/edge.yaml``: where things are (``params.yaml`` says what to train).
 
 It never holds secrets. Stack Hub storage has no Azure AD auth: its connection string comes from the
 ``AZURE_STORAGE_CONNECTION_STRING`` environment variable (which DVC reads too) or DVC's git-ignored
