@@ -1,4 +1,4 @@
-"""One setting for the stand-in's address: ``storage.blob_endpoint: standin`` follows the port ``up`` recorded."""
+"""One setting for the stand-in's address: ``blob_endpoint: standin`` follows the port ``up`` recorded."""
 
 from __future__ import annotations
 

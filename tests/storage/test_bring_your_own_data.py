@@ -1,8 +1,9 @@
-"""docs/your-data.md "Bring your own data, step by step", command by command, on a fresh clone after `make demo`'s data steps.
+"""docs/your-data.md "Bring your own data, step by step", command by command, on a fresh clone after
+`make demo`'s data steps.
 
-The commands and the params snippet are read from docs/your-data.md and run as written (bash, in the clone), against
-the clone's own strict stand-in (``edgetrain storage up`` on a free port). The clone starts where a forker is
-after ``make demo``: sample drops landed and ``data/`` present, so the documented
+The commands and the params snippet are read from docs/your-data.md and run as written (bash, in the clone),
+against the clone's own strict stand-in (``edgetrain storage up`` on a free port). The clone starts where a
+forker is after ``make demo``: sample drops landed and ``data/`` present, so the documented
 ``rm -rf data && dvc import-url --force ... data`` is exercised where it used to fail.
 """
 

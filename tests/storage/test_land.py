@@ -95,8 +95,8 @@ def test_land_replace_and_clear(setup, standin, storage, tmp_path: Path, capsys)
         (
             "bad.csv",
             GOOD.replace("spend", "spend[$]"),
-            "good.csv: feature column 'spend[$]' contains '[' and ']': XGBoost refuses column names containing "
-            "[, ] or < (rename it in the file and in params data.features)",
+            "good.csv: feature column 'spend[$]' contains '[' and ']': XGBoost refuses column names "
+            "containing [, ] or < (rename it in the file and in params data.features)",
         ),
         (
             "bad.csv",
