@@ -146,7 +146,7 @@ def check_standin_identity(ctx: Context) -> Iterator[Result]:
     if ctx.connection_string is None:
         yield skipped(name, "no connection string")
         return
-    from edgetrain.storage.standin import identity_problem
+    from edgetrain.storage.identity import identity_problem
 
     try:
         problem = identity_problem(ctx.edge, ctx.connection_string)

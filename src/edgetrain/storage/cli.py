@@ -96,8 +96,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from edgetrain.errors import ConfigError
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.seed import DEFAULT_START, seed
-    from edgetrain.storage.standin import require_own
 
     if args.rows < args.days or args.days < 1:
         raise ConfigError(f"--rows ({args.rows}) must be at least --days ({args.days}) and --days at least 1")
@@ -116,8 +116,8 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _land(args: argparse.Namespace) -> int:
     from edgetrain.config.params import load_params
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.land import land, validate
-    from edgetrain.storage.standin import require_own
 
     cfg = load_edge_config(args.config)
     rows = validate(args.files, load_params(args.params, check_names=False))  # all checked before uploading
@@ -133,8 +133,8 @@ def _land(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.land import clear
-    from edgetrain.storage.standin import require_own
 
     cfg = load_edge_config(args.config)
     require_own(cfg)
@@ -145,7 +145,7 @@ def _clear(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     from edgetrain.storage.dvc_sync import pull_or_backfill
-    from edgetrain.storage.standin import require_own
+    from edgetrain.storage.identity import require_own
 
     require_own(load_edge_config(args.config))  # valid, and this checkout's storage (backfill pushes)
     how = pull_or_backfill(dvcfile=args.dvcfile)

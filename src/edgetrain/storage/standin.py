@@ -40,6 +40,7 @@ from edgetrain.storage.connection import (
     build_connection_string,
     storage_errors,
 )
+from edgetrain.storage.identity import mark
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
@@ -138,9 +139,6 @@ def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
 # gets the matching connection string, and the identity is set as metadata on the raw container, where
 # doctor and the commands that write (seed, land, clear) check that the storage they reach is this one.
 
-#: Container metadata key holding the identity of the stand-in that made the container.
-IDENTITY_KEY = "edgetrainstandin"
-
 
 def _state_dir(cfg: EdgeConfig) -> Path:
     return Path(cfg.standin.data_dir)
@@ -179,6 +177,8 @@ def _listen(preferred: int) -> socket.socket:
     """A listening loopback socket on ``preferred``, or on a free port when that one is taken."""
     for port in (preferred, 0):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Past connections' TIME_WAIT does not block a restart on the same port; a listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((LOOPBACK, port))
         except OSError:
@@ -247,46 +247,6 @@ def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
     mark(cfg.storage, conn, identity)
     write_dvc_credentials(conn, repo)
     return endpoints
-
-
-def mark(storage: StorageConfig, conn_str: str, identity: str) -> None:
-    """Set this stand-in's identity as metadata on the raw container."""
-    with storage_errors(storage):
-        container = blob_service(storage, conn_str).get_container_client(storage.raw_container)
-        container.set_container_metadata({IDENTITY_KEY: identity})
-
-
-def identity_problem(cfg: EdgeConfig, conn_str: str | None = None) -> str | None:
-    """None when the storage ``cfg`` reaches is the stand-in ``up`` started for this checkout, else why not.
-
-    Only for ``storage.blob_endpoint: standin``; a real account has no such marker.
-    """
-    recorded = recorded_standin(_state_dir(cfg))
-    where = cfg.storage.blob_url
-    if recorded is None or not recorded.get("id"):
-        return f"no stand-in started for this checkout ({_state_dir(cfg) / STANDIN_ENDPOINT_FILE} missing)"
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        with storage_errors(cfg.storage):
-            container = blob_service(cfg.storage, conn_str).get_container_client(cfg.storage.raw_container)
-            found = container.get_container_properties().metadata.get(IDENTITY_KEY)
-    except ResourceNotFoundError:
-        found = None
-    if found != recorded["id"]:
-        return (
-            f"{where} is not this checkout's stand-in (its identity is {found or 'unset'}, "
-            f"{_state_dir(cfg) / STANDIN_ENDPOINT_FILE} says {recorded['id']})"
-        )
-    return None
-
-
-def require_own(cfg: EdgeConfig) -> None:
-    """StorageError unless ``cfg``'s storage is a real account or this checkout's own stand-in."""
-    if cfg.standin_managed:
-        problem = identity_problem(cfg)
-        if problem:
-            raise StorageError(f"{problem}; run 'edgetrain storage up' here")
 
 
 def down(cfg: EdgeConfig) -> bool:
