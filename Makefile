@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint pytest rehearse bench bench-train bench-serving bench-scale up down clean
+.PHONY: help install demo test lint docs pytest rehearse bench bench-train bench-serving bench-scale up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,12 +51,16 @@ demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro + pu
 	  trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
 	  edgetrain score-example --url http://127.0.0.1:$$port
 
-lint: install ## ruff, workflow and shell checks
+lint: install ## ruff, workflow and shell checks, the documentation site
 	ruff check .
 	ruff format --check .
 	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --persona auditor .github/workflows/
+	$(MAKE) --no-print-directory docs
+
+docs: install ## build the documentation site into site/ (fails on a broken link, anchor or unlisted page)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 pytest: install
 	edgetrain storage install
@@ -85,4 +89,4 @@ bench-stream: install ## streamed prepare/evaluate vs in memory: peak RSS and wa
 	python bench/stream.py $(BENCH_STREAM_ARGS)
 
 clean: down ## stop the stand-in and remove generated files (keeps .venv)
-	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work
+	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work site

@@ -1,7 +1,7 @@
 """The real thing: package -> `edgetrain image build` (buildah) -> `edgetrain image push` to a loopback
 registry -> pull it back into fresh storage -> run the server inside -> same predictions as `edgetrain serve`.
 
-Build time and image size are logged (``-o log_cli=true`` shows them); the figures are in the README.
+Build time and image size are logged (``-o log_cli=true`` shows them); the figures are in docs/serving.md.
 """
 
 from __future__ import annotations

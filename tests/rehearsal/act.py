@@ -63,6 +63,7 @@ STAND_INS = {
     "actions/download-artifact": "download-artifact",
     "actions/attest-build-provenance": "attest-build-provenance",
     "azure/login": "azure-login",
+    "actions/cache": "cache",
 }
 _USES = re.compile(r"uses:\s*(?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40})")
 GIT_ID = {
@@ -517,7 +518,7 @@ class Rehearsal:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rehearsal.act <workflow> <event> [--branch B]``: one rehearsal on a private stand-in."""
+    """``python -m tests.rehearsal.act <workflow> <event>``: one rehearsal on a private stand-in."""
     import argparse
     import tempfile
 
