@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
@@ -181,7 +181,7 @@ def project_dir(config_path: Path | str) -> Path:
     return folder.parent if folder.name == "config" else folder
 
 
-def recorded_standin(data_dir: Path) -> dict | None:
+def recorded_standin(data_dir: Path) -> dict[str, Any] | None:
     """``{"port", "id"}`` the last ``edgetrain storage up`` recorded in ``data_dir``, if any."""
     try:
         found = json.loads((data_dir / STANDIN_ENDPOINT_FILE).read_text(encoding="utf-8"))

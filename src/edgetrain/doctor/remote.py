@@ -14,6 +14,7 @@ from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
 from edgetrain.storage import api_pin
 from edgetrain.storage.connection import blob_service, is_standin
+from edgetrain.storage.identity import identity_problem
 
 log = logging.getLogger(__name__)
 PIN_PROBE_TIMEOUT_S = 60
@@ -146,8 +147,6 @@ def check_standin_identity(ctx: Context) -> Iterator[Result]:
     if ctx.connection_string is None:
         yield skipped(name, "no connection string")
         return
-    from edgetrain.storage.identity import identity_problem
-
     try:
         problem = identity_problem(ctx.edge, ctx.connection_string)
     except EdgetrainError as err:

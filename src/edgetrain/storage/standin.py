@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from edgetrain.config.edge import (
@@ -222,7 +223,7 @@ def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
                 log_file=state_dir / "azurite.log",
                 detach=True,
             )
-            state = {"azurite_port": az_port, "port": port, "pids": {"azurite": az.pid}}
+            state: dict[str, Any] = {"azurite_port": az_port, "port": port, "pids": {"azurite": az.pid}}
             (state_dir / "state.json").write_text(json.dumps(state))
             with (state_dir / "proxy.log").open("ab") as out:
                 cmd = proxy_command(port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl")
