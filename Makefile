@@ -51,9 +51,11 @@ demo: up ## everything: stand-in, doctor, sample drops, dvc pull, dvc repro + pu
 	  trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
 	  edgetrain score-example --url http://127.0.0.1:$$port
 
-lint: install ## ruff, workflow and shell checks, the documentation site
+lint: install ## ruff, mypy --strict, import layering, workflow and shell checks, the documentation site
 	ruff check .
 	ruff format --check .
+	mypy
+	lint-imports
 	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --persona auditor .github/workflows/

@@ -46,11 +46,12 @@ log = logging.getLogger("bench.scale")
 
 def build_prepared(out: Path, rows: int, params: dict) -> dict:
     """Prepared partitions for ``rows`` generated rows, one chunk of CHUNK_ROWS at a time."""
+    prepare = tp.prepare_reference().prepare
+
     from edgetrain.config.params import Params
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.data.sample import generate_frame, to_csv_bytes
     from edgetrain.pipeline.dataset import split_path
-    from edgetrain.pipeline.io import write_json_atomic
-    from edgetrain.pipeline.prepare import prepare
 
     model = Params.model_validate(params)
     columns = [*model.data.features, model.data.target]
@@ -270,10 +271,7 @@ def bench_pull(total_bytes: int, shapes: dict[str, int], repeats: int) -> dict:
             t = time.perf_counter()
             land(service_for(conn), storage, total_bytes, files)
             seed_s = time.perf_counter() - t
-            origin = tp.make_repo(work / "origin", storage, conn)
-            tp.sh("dvc", "import-url", f"remote://stackhub-raw/{storage.raw_prefix}", "data", cwd=origin)
-            tp.sh("dvc", "push", cwd=origin)
-            tp.commit(origin, "import")
+            origin, _ = tp.pull_origin(work, storage, conn)
             service = service_for(conn)
             blobs = list(service.get_container_client(storage.dvc_container).list_blobs())
             nbytes = sum(b.size for b in blobs)
@@ -283,21 +281,7 @@ def bench_pull(total_bytes: int, shapes: dict[str, int], repeats: int) -> dict:
                 for variant in PULL_VARIANTS if i % 2 == 0 else PULL_VARIANTS[::-1]:
                     label = f"{shape}-{variant}-{i}"
                     if variant == "direct":
-                        dest = tp.fresh(work / "direct")
-                        run = tp.measure(
-                            sys.executable,
-                            tp.BENCH / "direct_download.py",
-                            "--conn",
-                            conn,
-                            "--container",
-                            storage.dvc_container,
-                            "--dest",
-                            dest,
-                            "--api-version",
-                            tp.API_VERSION,
-                            cwd=work,
-                            label=label,
-                        )
+                        run, dest = tp.direct_pull(work, storage, conn, label)
                         shutil.rmtree(dest)
                         runs[variant].append(run.wall)
                         continue

@@ -34,18 +34,19 @@ def baseline(stage: str, params_path: str, source: str, out: str) -> None:
 
     params = load_params(params_path)
     if stage == "prepare":  # imports only what the stage imports, so RSS compares like with like
-        from edgetrain.pipeline import prepare
-        from edgetrain.pipeline.drops import read_drops
+        from edgetrain.data.drops import read_drops
+
+        reference = tp.prepare_reference()
 
         names, frame = read_drops(source, params.data, params.task)
-        prepared = prepare.prepare(frame, params, drops=names, data_version=None)
-        prepare.write_prepared(prepared, out, params.partition_rows)
+        prepared = reference.prepare(frame, params, drops=names, data_version=None)
+        reference.write_prepared(prepared, out, params.partition_rows)
         return
     import xgboost as xgb
 
+    from edgetrain.contract.atomic import read_json, write_json_atomic
     from edgetrain.pipeline import evaluate
     from edgetrain.pipeline.dataset import load_split
-    from edgetrain.pipeline.io import read_json, write_json_atomic
 
     model, test = Path(source).parent / "model", Path(source)
     metadata = read_json(model / "metadata.json")

@@ -249,6 +249,56 @@ def container_paths(requests: list, start: int) -> dict[str, int]:
     return seen
 
 
+def pull_origin(work: Path, storage: object, conn: str) -> tuple[Path, dict[str, float]]:
+    """An origin repository whose ``data`` is imported from the raw container and pushed to the DVC remote
+    (shared by every ``dvc pull`` bench); returns it and the import and push times."""
+    origin = make_repo(work / "origin", storage, conn)
+    t = time.perf_counter()
+    raw = f"remote://stackhub-raw/{storage.raw_prefix}"  # type: ignore[attr-defined]
+    sh("dvc", "import-url", raw, "data", cwd=origin)
+    import_s = time.perf_counter() - t
+    t = time.perf_counter()
+    sh("dvc", "push", cwd=origin)
+    push_s = time.perf_counter() - t
+    commit(origin, "import")
+    return origin, {"import_s": import_s, "push_s": push_s}
+
+
+def direct_pull(work: Path, storage: object, conn: str, label: str) -> tuple[Run, Path]:
+    """The baseline: ``direct_download.py`` fetches the DVC container into a fresh folder."""
+    dest = fresh(work / "direct")
+    run = measure(
+        sys.executable,
+        BENCH / "direct_download.py",
+        "--conn",
+        conn,
+        "--container",
+        storage.dvc_container,  # type: ignore[attr-defined]
+        "--dest",
+        dest,
+        "--api-version",
+        API_VERSION,
+        cwd=work,
+        label=label,
+    )
+    return run, dest
+
+
+def dvc_pull(origin: Path, work: Path, label: str, *args: str) -> tuple[Run, Path]:
+    """``dvc pull *args`` in a fresh clone of ``origin`` with an empty cache."""
+    repo = clone(origin, work / "clone")
+    return measure("dvc", "pull", *args, cwd=repo, label=label), repo
+
+
+def prepare_reference() -> object:
+    """The in-memory ``prepare`` the tests check the stream against (``tests/pipeline/reference.py``)."""
+    import importlib
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("tests.pipeline.reference")
+
+
 def bench_pull(rows: int, days: int, repeats: int) -> dict:
     from edgetrain.config.edge import StorageConfig
     from edgetrain.storage.azurite import TOOLS_DIR
@@ -266,14 +316,8 @@ def bench_pull(rows: int, days: int, repeats: int) -> dict:
         )
         create_containers(storage, conn)
         seed(storage, rows=rows, days=days, seed_value=SEED, start=START_DAY, conn_str=conn)
-        origin = make_repo(work / "origin", storage, conn)
-        t = time.perf_counter()
-        sh("dvc", "import-url", f"remote://stackhub-raw/{storage.raw_prefix}", "data", cwd=origin)
-        result["import_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        sh("dvc", "push", cwd=origin)
-        result["push_s"] = time.perf_counter() - t
-        commit(origin, "import")
+        origin, times = pull_origin(work, storage, conn)
+        result.update(times)
 
         from azure.storage.blob import BlobServiceClient
 
@@ -290,29 +334,12 @@ def bench_pull(rows: int, days: int, repeats: int) -> dict:
             for variant in variants if i % 2 == 0 else variants[::-1]:
                 start = len(standin.requests)
                 if variant == "direct":
-                    dest = fresh(work / "direct")
-                    run = measure(
-                        sys.executable,
-                        BENCH / "direct_download.py",
-                        "--conn",
-                        conn,
-                        "--container",
-                        storage.dvc_container,
-                        "--dest",
-                        dest,
-                        "--api-version",
-                        API_VERSION,
-                        cwd=work,
-                        label=f"pull-direct-{i}",
-                    )
+                    run, dest = direct_pull(work, storage, conn, f"pull-direct-{i}")
                     assert tree_bytes(dest) == result["bytes"], "direct download is incomplete"
                     direct.append(run.wall)
                 else:
-                    repo = clone(origin, work / "clone")
                     jobs = [] if variant is None else ["-j", str(variant)]
-                    run = measure(
-                        "dvc", "pull", *jobs, cwd=repo, label=f"pull-dvc-j{variant or 'default'}-{i}"
-                    )
+                    run, repo = dvc_pull(origin, work, f"pull-dvc-j{variant or 'default'}-{i}", *jobs)
                     assert tree_bytes(repo / "data") == result["data_bytes"], "dvc pull is incomplete"
                     pulls[variant].append(run.wall)  # type: ignore[index]
                 requests[str(variant)] = container_paths(standin.requests, start)

@@ -40,3 +40,9 @@ class ComputeError(EdgetrainError):
     """The training cluster is unreachable, too small, or lost a worker while training."""
 
     exit_code = 13
+
+
+class IntegrityError(EdgetrainError):
+    """A file disagrees with the md5 ``dvc.lock`` records, or ``dvc.lock`` itself is unreadable."""
+
+    exit_code = 6

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from edgetrain.errors import DataError
-from edgetrain.pipeline import prepare as prepare_mod
+from edgetrain.pipeline import splits
 from edgetrain.pipeline import train as train_mod
+from edgetrain.pipeline.engines import common as engine_common
 
 
 def error_line(capsys) -> str:
@@ -135,7 +136,7 @@ def test_unseen_label_in_test_split(make_project, frame_for, capsys) -> None:
     # A row with a new label whose content hash sends it to the test split.
     for i in range(1000):
         row = pd.DataFrame({"kind": ["a"], "x1": [float(i)], "x2": [1.0], "y": ["rare"]})
-        if prepare_mod.assign_splits(row, seed, *split)[0] == 2:
+        if splits.assign_splits(row, seed, *split)[0] == 2:
             break
     project.write_drop("2024-01-02.csv", row.assign(extra=0)[base.columns])
     assert project.cli("prepare") == 3
@@ -218,8 +219,8 @@ def test_cuda_without_gpu_is_one_clear_line(binary, capsys) -> None:
     assert binary.cli("prepare") == 0
     capsys.readouterr()
     binary.write_params(device="cuda")
-    train_mod._cuda_problem.cache_clear()
-    problem = train_mod._cuda_problem()
+    engine_common._cuda_problem.cache_clear()
+    problem = engine_common._cuda_problem()
     code = binary.cli("train")
     if problem is None:  # a machine with a usable GPU trains on it
         assert code == 0

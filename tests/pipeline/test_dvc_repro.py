@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from edgetrain.pipeline.prepare import assign_splits
+from edgetrain.pipeline.splits import assign_splits
 
 from .conftest import REPO_ROOT, make_frame, params_dict
 from .test_dvc_yaml import PLOTS_BY_TASK

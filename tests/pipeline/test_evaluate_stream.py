@@ -11,9 +11,9 @@ import yaml
 from tests.pipeline.conftest import params_dict
 
 from edgetrain.config.params import load_params
+from edgetrain.contract.atomic import dumps_json
 from edgetrain.pipeline import evaluate as evaluate_mod
 from edgetrain.pipeline.dataset import load_split, partition_files
-from edgetrain.pipeline.io import dumps_json
 
 #: Small partitions, so the test split of the 600-row projects spans several of them.
 PARTITION_ROWS = 16

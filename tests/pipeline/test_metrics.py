@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.pipeline import evaluate as evaluate_mod
-from edgetrain.pipeline.prepare import assign_splits
+from edgetrain.pipeline.splits import assign_splits
 
 
 def strict_json(path) -> dict:

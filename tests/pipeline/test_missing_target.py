@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests.pipeline import reference
 from tests.pipeline.conftest import params_dict
 from tests.pipeline.test_prepare_stream import tree
 
 from edgetrain.cli import main
 from edgetrain.config.params import load_params
+from edgetrain.contract.dvcfiles import read_data_version
+from edgetrain.data.drops import read_drops, read_drops_counted
 from edgetrain.errors import ConfigError, DataError
-from edgetrain.pipeline import prepare as prepare_mod
-from edgetrain.pipeline.drops import read_drops, read_drops_counted
 
 
 def blank_targets(frame: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
@@ -38,14 +39,14 @@ def set_mode(project, mode: str) -> None:  # type: ignore[no-untyped-def]
 def in_memory(project, out: Path) -> dict:  # type: ignore[no-untyped-def]
     params = load_params(project.params)
     names, frame, dropped = read_drops_counted(project.data, params.data, params.task)
-    prepared = prepare_mod.prepare(
+    prepared = reference.prepare(
         frame,
         params,
         drops=names,
-        data_version=prepare_mod.read_data_version(project.root / "data.dvc"),
+        data_version=read_data_version(project.root / "data.dvc"),
         missing_target=dropped,
     )
-    prepare_mod.write_prepared(prepared, out, params.partition_rows)
+    reference.write_prepared(prepared, out, params.partition_rows)
     return prepared.manifest
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tests.pipeline import reference
 from tests.pipeline.conftest import params_dict
 
 from edgetrain.config.params import load_params
-from edgetrain.pipeline import prepare as prepare_mod
-from edgetrain.pipeline.drops import read_drops
+from edgetrain.contract.dvcfiles import read_data_version
+from edgetrain.data.drops import read_drops
 
 PARTITION_ROWS = 37
 
@@ -33,10 +34,10 @@ def in_memory(project, out: Path) -> dict:
     """What the stage wrote before it streamed: every drop in one frame, then the pure core."""
     params = load_params(project.params)
     names, frame = read_drops(project.data, params.data, params.task)
-    prepared = prepare_mod.prepare(
-        frame, params, drops=names, data_version=prepare_mod.read_data_version(project.root / "data.dvc")
+    prepared = reference.prepare(
+        frame, params, drops=names, data_version=read_data_version(project.root / "data.dvc")
     )
-    prepare_mod.write_prepared(prepared, out, params.partition_rows)
+    reference.write_prepared(prepared, out, params.partition_rows)
     return prepared.manifest
 
 
@@ -84,7 +85,7 @@ def test_no_frame_larger_than_a_drop_and_a_partition(make_project, frame_for, mo
         raise AssertionError("read_drops holds every drop at once")
 
     monkeypatch.setattr(pd, "concat", concat_spy)
-    monkeypatch.setattr("edgetrain.pipeline.drops.read_drops", whole)
+    monkeypatch.setattr("edgetrain.data.drops.read_drops", whole)
     assert project.cli("prepare") == 0
     rows = sum(yaml.safe_load((project.prepared / "manifest.json").read_text())["rows"].values())
     assert sizes  # the spy saw the partition buffers

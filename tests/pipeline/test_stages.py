@@ -12,7 +12,7 @@ import xgboost as xgb
 import yaml
 
 from edgetrain.config.params import METRICS
-from edgetrain.pipeline import prepare as prepare_mod
+from edgetrain.pipeline import splits as split_mod
 
 CONTRACT_KEYS = [
     "format", "model_file", "task", "target", "features", "classes", "rows", "missing_target_dropped",
@@ -190,9 +190,9 @@ def test_seed_changes_the_split_of_all_numeric_data(make_project) -> None:
     """``seed`` reshuffles the split whatever the dtypes (it used to reach text columns only)."""
     index = np.arange(500)
     numeric = pd.DataFrame({"x1": np.linspace(-3, 3, 500), "x2": index % 13, "y": index % 2})
-    first = prepare_mod.assign_splits(numeric, 1, 0.2, 0.2)
-    assert np.array_equal(first, prepare_mod.assign_splits(numeric, 1, 0.2, 0.2))  # a pure function
-    second = prepare_mod.assign_splits(numeric, 2, 0.2, 0.2)
+    first = split_mod.assign_splits(numeric, 1, 0.2, 0.2)
+    assert np.array_equal(first, split_mod.assign_splits(numeric, 1, 0.2, 0.2))  # a pure function
+    second = split_mod.assign_splits(numeric, 2, 0.2, 0.2)
     assert (first != second).mean() > 0.25  # about half the rows move between two random splits
 
     project = make_project("binary")
@@ -212,9 +212,9 @@ def test_seed_keeps_rows_in_place_across_drops(frame_for) -> None:
     """With any seed, adding rows never moves the ones already there (the hash is per row)."""
     frame = frame_for("regression", rows=300)[["x1", "x2", "y"]]
     for seed in (0, 7, 12345):
-        before = prepare_mod.assign_splits(frame, seed, 0.15, 0.15)
+        before = split_mod.assign_splits(frame, seed, 0.15, 0.15)
         grown = pd.concat([frame, frame_for("regression", rows=200, seed=5)[["x1", "x2", "y"]]])
-        assert np.array_equal(prepare_mod.assign_splits(grown, seed, 0.15, 0.15)[:300], before)
+        assert np.array_equal(split_mod.assign_splits(grown, seed, 0.15, 0.15)[:300], before)
 
 
 def test_multiclass_curves_and_calibration(make_project) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from edgetrain.errors import IntegrityError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import ModelVersion
-from edgetrain.registry.errors import IntegrityError, QualityGateError
+from edgetrain.registry.errors import QualityGateError
 
 MODEL = integrity.MODEL_PATH
 LOCK = yaml.safe_dump(

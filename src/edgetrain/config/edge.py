@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from edgetrain.config.loader import StrictModel, load_model
+from edgetrain.contract import layout
 
-DEFAULT_EDGE_CONFIG = Path("config/edge.yaml")
+DEFAULT_EDGE_CONFIG = Path(layout.EDGE_CONFIG)
 
 #: REST API versions Azure Stack Hub blob storage speaks (2019-07-07 on builds 2008+, 2019-02-02 on 2005).
 STACK_HUB_API_VERSIONS = ("2019-02-02", "2019-07-07")

@@ -1,13 +1,16 @@
-"""Load a YAML file into a pydantic model; every failure is one line naming the file and the key."""
+"""Load a YAML file into a pydantic model; every failure is one line naming the file and the key.
+
+Reading the YAML is :func:`edgetrain.contract.yamlfile.read_yaml`'s; validating it is this module's.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgetrain.contract.yamlfile import read_yaml
 from edgetrain.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,29 +43,6 @@ def format_validation_error(path: Path | str, err: ValidationError) -> str:
     more = len(err.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{path}: {_location(first['loc'])}: {msg}{suffix}"
-
-
-def read_yaml(path: Path | str) -> dict:
-    """Read a YAML mapping, or raise ConfigError naming the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: {where}{problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
 
 
 def load_model(path: Path | str, model: type[M]) -> M:

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from edgetrain.config.loader import StrictModel, load_model
+from edgetrain.contract import layout
 from edgetrain.errors import ConfigError
 
-DEFAULT_PARAMS = Path("params.yaml")
+DEFAULT_PARAMS = Path(layout.PARAMS)
 
 Column = Annotated[str, StringConstraints(min_length=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]

@@ -60,12 +60,12 @@ def _walk(rng: np.random.Generator, rows: int, sd: float) -> np.ndarray:
     Unlike a plain cumulative sum rescaled to the sample, its texture does not depend on ``rows``:
     a million-row set drifts like ten thousand-row days laid end to end.
     """
-    from scipy.signal import lfilter
+    from scipy.signal import lfilter  # noqa: PLC0415 - scipy loads only to generate sample data
 
     phi = 1.0 - 1.0 / WALK_ROWS
     shocks = rng.standard_normal(rows) * sd * np.sqrt(1.0 - phi * phi)
     shocks[0] = rng.standard_normal() * sd  # start in the stationary distribution
-    return lfilter([1.0], [1.0, -phi], shocks)
+    return np.asarray(lfilter([1.0], [1.0, -phi], shocks))
 
 
 def _tool_wear(rng: np.random.Generator, type_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,5 +156,5 @@ def generate(rows: int, seed: int, start_day: date, days: int) -> dict[str, pd.D
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """One drop as UTF-8 CSV bytes: header, ``\\n`` line ends, no index, floats with one decimal."""
-    text = frame.to_csv(index=False, lineterminator="\n", float_format="%.1f")
+    text: str = frame.to_csv(index=False, lineterminator="\n", float_format="%.1f")
     return text.encode("utf-8")

@@ -6,6 +6,7 @@ a service (storage endpoint and API version, containers, the API-version pin ins
 the Azure ML workspace) in :mod:`edgetrain.doctor.remote`. Secrets are never printed.
 """
 
-from edgetrain.doctor.result import Context, Result, run_all
+from edgetrain.doctor.result import Context, Result
+from edgetrain.doctor.run import run_all
 
 __all__ = ["Context", "Result", "run_all"]

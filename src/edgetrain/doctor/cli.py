@@ -9,7 +9,7 @@ from edgetrain.config.edge import DEFAULT_EDGE_CONFIG
 from edgetrain.config.params import DEFAULT_PARAMS
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "doctor", help="check config, credentials, storage, DVC, Azure ML, runner labels and tools"
     )

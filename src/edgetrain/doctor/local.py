@@ -7,11 +7,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from edgetrain.config.edge import load_edge_config
 from edgetrain.config.params import load_params
+from edgetrain.contract import layout
+from edgetrain.contract.yamlfile import read_yaml
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
 from edgetrain.storage.connection import (
@@ -109,10 +110,11 @@ def check_connection_string(ctx: Context) -> Iterator[Result]:
     yield Result(name, True, f"present (from {source}; value not shown)")
 
 
-def _dvc_config(repo: Path) -> dict:
-    from dvc.config import Config
+def _dvc_config(repo: Path) -> dict[str, Any]:
+    from dvc.config import Config  # noqa: PLC0415 - dvc is heavy; loaded only to read the DVC config
 
-    return Config(dvc_dir=str(repo / ".dvc"), validate=False)
+    config: dict[str, Any] = Config(dvc_dir=str(repo / ".dvc"), validate=False)  # a dict subclass
+    return config
 
 
 def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
@@ -157,9 +159,9 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
                 f"dvc remote default {DVC_CACHE_REMOTE}",
             )
         )
-    data_dvc = ctx.repo / "data.dvc"
+    data_dvc = ctx.repo / layout.DATA_DVC
     if data_dvc.is_file():
-        deps = (yaml.safe_load(data_dvc.read_text(encoding="utf-8")) or {}).get("deps") or [{}]
+        deps = read_yaml(data_dvc).get("deps") or [{}]
         source, want = deps[0].get("path"), f"remote://{DVC_RAW_REMOTE}/{storage.raw_prefix}"
         if source != want:
             problems.append(
@@ -179,7 +181,7 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
         )
 
 
-def _runs_on(job: dict) -> list[str] | None:
+def _runs_on(job: dict[str, Any]) -> list[str] | None:
     value = job.get("runs-on")
     if isinstance(value, str):
         value = [value]
@@ -201,9 +203,9 @@ def check_runner_labels(ctx: Context) -> Iterator[Result]:
     problems, jobs = [], 0
     for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
         try:
-            flow = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            problems.append(f"{path.name}: not YAML ({getattr(exc, 'problem', exc)})")
+            flow = read_yaml(path)
+        except EdgetrainError as exc:
+            problems.append(f"{path.name}: not YAML ({str(exc).removeprefix(f'{path}: ')})")
             continue
         for job_id, job in (flow.get("jobs") or {}).items():
             wanted = _runs_on(job or {})

@@ -12,6 +12,8 @@ from pathlib import Path
 from edgetrain.config.edge import STACK_HUB_API_VERSIONS, StorageConfig
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
+from edgetrain.registry.azureml import AzureMLRegistry
+from edgetrain.registry.errors import RegistryAuthError
 from edgetrain.storage import api_pin
 from edgetrain.storage.connection import blob_service, is_standin
 from edgetrain.storage.identity import identity_problem
@@ -30,16 +32,18 @@ PIN_PROBE = (
 
 
 def _sdk_knows(version: str) -> None:
-    """Let this process's azure-storage-blob send ``version`` (the start-up pin may have trimmed it)."""
-    import azure.storage.blob._serialize as serialize
+    """Let this process's azure-storage-blob send ``version`` when asked to (the start-up pin may have
+    trimmed it); the default version stays the last one in the SDK's list, as the pin left it."""
+    import azure.storage.blob._serialize as serialize  # noqa: PLC0415 - azure SDK loads only to probe
 
-    if version not in serialize._SUPPORTED_API_VERSIONS:
-        api_pin.pin_now(version)
+    supported: list[str] = serialize._SUPPORTED_API_VERSIONS
+    if version not in supported:
+        supported.insert(0, version)
 
 
 def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> tuple[str, str]:
     """One real request (container properties) with ``version``: ``(outcome, one-line detail)``."""
-    from azure.core.exceptions import (
+    from azure.core.exceptions import (  # noqa: PLC0415 - azure SDK loads only when a service is called
         ClientAuthenticationError,
         HttpResponseError,
         ResourceNotFoundError,
@@ -52,13 +56,14 @@ def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> t
     except ResourceNotFoundError:
         return "missing", f"container {container!r} not found"
     except ClientAuthenticationError as exc:
-        return "auth", f"credentials refused ({exc.error_code or 403})"
+        return "auth", f"credentials refused ({getattr(exc, 'error_code', None) or 403})"
     except ServiceRequestError as exc:
         return "unreachable", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     except HttpResponseError as exc:
-        if exc.error_code == "InvalidHeaderValue":
+        code = getattr(exc, "error_code", None)
+        if code == "InvalidHeaderValue":
             return "version", f"rejected x-ms-version {version}"
-        return "other", f"HTTP {exc.status_code} {exc.error_code or ''}".strip()
+        return "other", f"HTTP {exc.status_code} {code or ''}".strip()
     return "ok", f"container {container!r} exists"
 
 
@@ -219,9 +224,6 @@ def check_azureml(ctx: Context) -> Iterator[Result]:
     if ctx.edge_runner:
         yield Result(name, True, "not checked on the edge runner: it holds no Azure credentials by design")
         return
-    from edgetrain.registry.azureml import AzureMLRegistry
-    from edgetrain.registry.errors import RegistryAuthError
-
     cfg = ctx.edge.azureml
     try:
         registry = AzureMLRegistry(

@@ -1,14 +1,13 @@
-"""What a check returns, what it is given, and the runner that puts them in order."""
+"""What a check returns and what it is given (the runner that puts the checks in order is :mod:`.run`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from edgetrain.config.edge import EdgeConfig
+from edgetrain.config.edge import EdgeConfig
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,3 @@ Check = Callable[[Context], Iterator[Result]]
 def skipped(name: str, why: str) -> Result:
     """A check that could not run because an earlier one failed (counts as a failure)."""
     return Result(name, False, f"not checked: {why}", "fix the failure above first")
-
-
-def run_all(ctx: Context, checks: list[Check] | None = None) -> list[Result]:
-    """Run every check in order; later checks may rely on what earlier ones stored in ``ctx``."""
-    from edgetrain.doctor import local, remote
-
-    results: list[Result] = []
-    for check in checks or [*local.FIRST, *remote.CHECKS, *local.LAST]:
-        for result in check(ctx):
-            results.append(Result(result.name, result.ok, ctx.redact(result.detail), ctx.redact(result.fix)))
-    return results

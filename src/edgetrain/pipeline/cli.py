@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_edge_config
 from edgetrain.config.params import load_params
+from edgetrain.contract import layout
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -31,8 +32,8 @@ def _validated(handler: Handler) -> Handler:
 def _prepare(args: argparse.Namespace) -> int:
     from edgetrain.pipeline import prepare
 
-    result = prepare.run(args.params, args.data, args.data_dvc, args.out)
-    rows = result.manifest["rows"]
+    manifest = prepare.run(args.params, args.data, args.data_dvc, args.out)
+    rows = manifest["rows"]
     print(f"prepared {rows['train']} train / {rows['valid']} valid / {rows['test']} test rows -> {args.out}")
     return 0
 
@@ -54,10 +55,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``prepare``, ``train`` and ``evaluate`` subcommands."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
+    common.add_argument("--params", type=Path, default=Path(layout.PARAMS), help="default: %(default)s")
     common.add_argument(
         "--config",
         "--edge-config",
@@ -68,23 +69,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
     p = subparsers.add_parser("prepare", parents=[common], help="validate and split the raw CSV drops")
-    p.add_argument("--data", type=Path, default=Path("data"), help="directory of *.csv drops (%(default)s)")
-    p.add_argument("--data-dvc", type=Path, default=Path("data.dvc"), help="DVC import file (%(default)s)")
-    p.add_argument("--out", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
+    p.add_argument("--data", type=Path, default=Path(layout.DATA), help="*.csv drops (%(default)s)")
+    p.add_argument(
+        "--data-dvc", type=Path, default=Path(layout.DATA_DVC), help="DVC import file (%(default)s)"
+    )
+    p.add_argument("--out", type=Path, default=Path(layout.PREPARED), help="default: %(default)s")
     p.set_defaults(handler=_validated(_prepare))
 
     t = subparsers.add_parser("train", parents=[common], help="train XGBoost on the prepared splits")
-    t.add_argument("--prepared", type=Path, default=Path("artifacts/prepared"), help="default: %(default)s")
-    t.add_argument("--out", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
+    t.add_argument("--prepared", type=Path, default=Path(layout.PREPARED), help="default: %(default)s")
+    t.add_argument("--out", type=Path, default=Path(layout.MODEL_DIR), help="default: %(default)s")
     t.set_defaults(handler=_validated(_train))
 
     e = subparsers.add_parser("evaluate", parents=[common], help="score the model on the test split")
-    e.add_argument("--model", type=Path, default=Path("artifacts/model"), help="default: %(default)s")
-    e.add_argument(
-        "--test", type=Path, default=Path("artifacts/prepared/test.parquet"), help="default: %(default)s"
-    )
-    e.add_argument(
-        "--metrics", type=Path, default=Path("artifacts/metrics.json"), help="default: %(default)s"
-    )
-    e.add_argument("--plots", type=Path, default=Path("artifacts/plots"), help="default: %(default)s")
+    e.add_argument("--model", type=Path, default=Path(layout.MODEL_DIR), help="default: %(default)s")
+    e.add_argument("--test", type=Path, default=Path(layout.TEST_SPLIT), help="default: %(default)s")
+    e.add_argument("--metrics", type=Path, default=Path(layout.METRICS), help="default: %(default)s")
+    e.add_argument("--plots", type=Path, default=Path(layout.PLOTS), help="default: %(default)s")
     e.set_defaults(handler=_validated(_evaluate))

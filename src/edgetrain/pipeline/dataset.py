@@ -50,8 +50,8 @@ def load_split(
     path: Path | str, features: list[dict[str, Any]], target: str
 ) -> tuple[pd.DataFrame, pd.Series]:
     """``(X, y)`` from a prepared split or one partition; ``features`` is the manifest/metadata schema."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # noqa: PLC0415 - pyarrow loads only when a split is read
+    import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow loads only when a split is read
 
     path = Path(path)
     names = [f["name"] for f in features]
@@ -77,7 +77,7 @@ def load_split(
 def encode_labels(labels: pd.Series, classes: list[Any] | None, source: str = "") -> np.ndarray:
     """Class indices (float32, as XGBoost wants them) for ``classes``; raw float values for regression."""
     if classes is None:
-        return labels.to_numpy(dtype=np.float32)
+        return np.asarray(labels, dtype=np.float32)
     codes = pd.Index(classes).get_indexer(labels)  # -1 for a label not in classes
     if (codes < 0).any():
         value = labels[codes < 0].iloc[0]
@@ -85,4 +85,4 @@ def encode_labels(labels: pd.Series, classes: list[Any] | None, source: str = ""
         raise DataError(
             f"{where}unseen label {value!r} in target column {labels.name!r} (classes: {classes})"
         )
-    return codes.astype(np.float32)
+    return np.asarray(codes, dtype=np.float32)

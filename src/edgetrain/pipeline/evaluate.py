@@ -29,16 +29,17 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params, load_params
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import read_json, staged_outputs, write_json_atomic
 from edgetrain.errors import DataError
 from edgetrain.pipeline.dataset import encode_labels, load_split, partition_files
-from edgetrain.pipeline.io import read_json, staged_outputs, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_DIR = Path("artifacts/model")
-DEFAULT_TEST = Path("artifacts/prepared/test.parquet")
-DEFAULT_METRICS = Path("artifacts/metrics.json")
-DEFAULT_PLOTS_DIR = Path("artifacts/plots")
+DEFAULT_MODEL_DIR = Path(layout.MODEL_DIR)
+DEFAULT_TEST = Path(layout.TEST_SPLIT)
+DEFAULT_METRICS = Path(layout.METRICS)
+DEFAULT_PLOTS_DIR = Path(layout.PLOTS)
 MAX_CURVE_POINTS = 201
 BINS = 10  # deciles of the prediction (residuals) and of the regression target (confusion)
 DIGITS = 6
@@ -61,7 +62,7 @@ def _curve(columns: dict[str, np.ndarray]) -> list[dict[str, float]]:
 
 
 def _confusion(y: np.ndarray, predicted: np.ndarray, classes: list[Any]) -> list[dict[str, Any]]:
-    from sklearn.metrics import confusion_matrix
+    from sklearn.metrics import confusion_matrix  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     counts = confusion_matrix(y, predicted, labels=list(range(len(classes))))
     return [
@@ -89,9 +90,11 @@ def finite_metrics(scores: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float) -> tuple[dict, dict]:
+def binary_report(
+    y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and plots for P(class index 1) = ``p`` against class indices ``y``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     predicted = (p >= threshold).astype(np.int64)
     scores: dict[str, Any] = {
@@ -119,7 +122,7 @@ def binary_report(y: np.ndarray, p: np.ndarray, classes: list[Any], threshold: f
 
 def curves(y: np.ndarray, score: np.ndarray) -> dict[str, list[dict[str, float]]]:
     """ROC and precision-recall curves (at most MAX_CURVE_POINTS each) for 0/1 labels ``y``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     fpr, tpr, roc_thr = m.roc_curve(y, score)
     precision, recall, pr_thr = m.precision_recall_curve(y, score)
@@ -133,7 +136,7 @@ def curves(y: np.ndarray, score: np.ndarray) -> dict[str, list[dict[str, float]]
 
 def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
     """Mean one-vs-rest AUC over the classes that have positives and negatives in ``y`` (else ``None``)."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     present = [k for k in range(len(classes)) if 0 < int((y == k).sum()) < len(y)]
     absent = [classes[k] for k in range(len(classes)) if k not in present]
@@ -146,9 +149,11 @@ def macro_ovr_auc(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float
     return _r(np.mean([m.roc_auc_score(y == k, proba[:, k]) for k in present]))
 
 
-def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> tuple[dict, dict]:
+def multiclass_report(
+    y: np.ndarray, proba: np.ndarray, classes: list[Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics (macro / one-vs-rest) and confusion counts for per-class probabilities ``proba``."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     labels = list(range(len(classes)))
     proba = proba / proba.sum(axis=1, keepdims=True)
@@ -169,9 +174,9 @@ def multiclass_report(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> t
     return scores, plots | curves(onehot.ravel(), proba.ravel())
 
 
-def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict, dict]:
+def regression_report(y: np.ndarray, pred: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
     """RMSE, MAE, R2; residuals per decile of the prediction; counts of actual vs predicted deciles."""
-    from sklearn import metrics as m
+    from sklearn import metrics as m  # noqa: PLC0415 - scikit-learn loads only to score (train stays lean)
 
     scores = {
         "rmse": _r(np.sqrt(m.mean_squared_error(y, pred))),
@@ -219,9 +224,9 @@ def importance(booster: Any, features: list[str]) -> list[dict[str, Any]]:
 
 def predict(booster: Any, x: pd.DataFrame, objective: str) -> np.ndarray:
     """Model output as probabilities (classifiers) or values (regression), float64."""
-    import xgboost as xgb
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
-    out = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
+    out: np.ndarray = booster.predict(xgb.DMatrix(x, enable_categorical=True)).astype(np.float64)
     if objective == "binary:logitraw":
         out = 1.0 / (1.0 + np.exp(-out))
     return out
@@ -282,20 +287,20 @@ def evaluate(
 
 
 def run(
-    params: Params | Path | str = "params.yaml",
+    params: Params | Path | str = Path(layout.PARAMS),
     model_dir: Path | str = DEFAULT_MODEL_DIR,
     test_path: Path | str = DEFAULT_TEST,
     metrics_path: Path | str = DEFAULT_METRICS,
     plots_dir: Path | str = DEFAULT_PLOTS_DIR,
 ) -> dict[str, Any]:
     """Evaluate the trained model on the test split and write metrics and plots; returns the metrics."""
-    import xgboost as xgb
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
     if not isinstance(params, Params):
         params = load_params(params)
     model_dir = Path(model_dir)
     try:
-        metadata = read_json(model_dir / "metadata.json")
+        metadata = read_json(model_dir / layout.METADATA_NAME)
     except FileNotFoundError:
         raise DataError(f"{model_dir / 'metadata.json'}: not found (run `edgetrain train` first)") from None
     if metadata.get("task") != params.task:

@@ -1,4 +1,4 @@
-"""``prepare`` one drop at a time: the same rows, order, partitions and manifest as the in-memory core.
+"""``prepare`` one drop at a time: the same rows, order, partitions and manifest as the in-memory reference.
 
 Pass 1 reads and validates every drop (nothing is written if one is bad) and keeps one row of each, so the
 columns get the dtypes the concatenated frame would have (labels as text when some drops have numbers and
@@ -7,9 +7,9 @@ and across drops by the rows' seeded 64-bit content hashes (a sorted array, 8 by
 different rows share a hash with probability ~n^2/2^65, and the later one would be dropped), picks
 each row's split from the same hash and appends the rows to that split's partitions, untyped, in a
 temporary directory. Train's categories, class labels and counts are gathered on the way. Pass 3 checks
-the splits exactly as :func:`edgetrain.pipeline.prepare.prepare` does, then rewrites each partition with
-the categorical dtypes. Peak memory: one drop, the hash array, one partition per split and, for the
-example values, one numeric column of train at a time.
+the splits exactly as the in-memory reference (``tests/pipeline/reference.py``) does, then rewrites each
+partition with the categorical dtypes. Peak memory: one drop, the hash array, one partition per split
+and, for the example values, one numeric column of train at a time.
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from edgetrain.config.params import Params
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import staged_outputs, write_json_atomic
+from edgetrain.contract.dvcfiles import read_data_version
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError
-from edgetrain.pipeline import prepare as core
+from edgetrain.pipeline import splits
 from edgetrain.pipeline.dataset import partition_files, split_path
-from edgetrain.pipeline.drops import check_missing_targets, load_drop
-from edgetrain.pipeline.io import staged_outputs, write_json_atomic
+from edgetrain.pipeline.manifest import EXAMPLE_DECIMALS, check_labels, manifest_for, plain
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class Gathered:
 
     def __init__(self, params: Params) -> None:
         self.labels: dict[Any, None] = {}  # in order of first appearance, as pd.unique
-        self.split_labels: dict[str, set[Any]] = {name: set() for name in core.SPLITS}
+        self.split_labels: dict[str, set[Any]] = {name: set() for name in splits.SPLITS}
         self.categories: dict[str, Counter[Any]] = {name: Counter() for name in params.data.categorical}
         self.duplicates = 0
         self.rows = 0
@@ -108,10 +111,13 @@ def contains(sorted_hashes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     if not len(sorted_hashes):
         return np.zeros(len(hashes), dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
-    return sorted_hashes[pos] == hashes
+    found: np.ndarray = sorted_hashes[pos] == hashes
+    return found
 
 
-def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dict) -> Gathered:
+def _pass_two(
+    paths: list[Path], params: Params, dtypes: pd.Series, writers: dict[str, SplitWriter]
+) -> Gathered:
     target = params.data.target
     gathered = Gathered(params)
     seen = np.empty(0, dtype=np.uint64)
@@ -119,14 +125,14 @@ def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dic
         frame = load_drop(path, params.data, params.task).frame
         frame = frame.astype(dtypes.to_dict())  # as in the concatenation (labels as text when mixed)
         within = frame.duplicated().to_numpy()
-        hashes = core.row_hashes(frame, params.seed)
+        hashes = splits.row_hashes(frame, params.seed)
         keep = ~within & ~contains(seen, hashes)
         gathered.duplicates += int(len(frame) - keep.sum())
         frame, hashes = frame.loc[keep].reset_index(drop=True), hashes[keep]
         new = np.sort(hashes)
         seen = np.insert(seen, np.searchsorted(seen, new), new)  # stays sorted: O(seen + drop)
-        split = core.splits_from_hashes(hashes, params.split.valid_fraction, params.split.test_fraction)
-        parts = {name: frame.loc[split == i].reset_index(drop=True) for i, name in enumerate(core.SPLITS)}
+        split = splits.splits_from_hashes(hashes, params.split.valid_fraction, params.split.test_fraction)
+        parts = {name: frame.loc[split == i].reset_index(drop=True) for i, name in enumerate(splits.SPLITS)}
         gathered.add(parts, frame, target)
         for name, part in parts.items():
             writers[name].append(part)
@@ -137,10 +143,10 @@ def _pass_two(paths: list[Path], params: Params, dtypes: pd.Series, writers: dic
 
 
 def _check(gathered: Gathered, counts: dict[str, int], params: Params) -> list[Any] | None:
-    """The in-memory core's checks, in its order, on what pass 2 gathered."""
+    """The in-memory reference's checks, in its order, on what pass 2 gathered."""
     if gathered.duplicates:
         log.info("dropped %d exact duplicate row(s)", gathered.duplicates)
-    core.check_labels(list(gathered.labels), params)
+    check_labels(list(gathered.labels), params)
     for name, rows in counts.items():
         if not rows:
             raise DataError(
@@ -148,9 +154,9 @@ def _check(gathered: Gathered, counts: dict[str, int], params: Params) -> list[A
             )
     if params.task == "regression":
         return None
-    classes = core.plain(list(gathered.split_labels["train"]))
+    classes = plain(list(gathered.split_labels["train"]))
     for name in ("valid", "test"):
-        for value in core.plain(list(gathered.split_labels[name])):
+        for value in plain(list(gathered.split_labels[name])):
             if value not in set(classes):
                 raise DataError(
                     f"unseen label {value!r} in target column {params.data.target!r}: it is in the "
@@ -165,7 +171,7 @@ def _features(gathered: Gathered, raw: Path, params: Params) -> list[dict[str, A
     for column in params.data.features:
         if column in params.data.categorical:
             counts = gathered.categories[column]
-            categories = core.plain(list(counts))
+            categories = plain(list(counts))
             top = max(counts.values(), default=0)
             example = next((c for c in categories if counts[c] == top), None) if top > 0 else None
             features.append(
@@ -174,7 +180,7 @@ def _features(gathered: Gathered, raw: Path, params: Params) -> list[dict[str, A
             continue
         values = pd.concat([pq.read_table(f, columns=[column]).to_pandas()[column] for f in train])
         median = values.median()
-        example = None if pd.isna(median) else round(float(median), core.EXAMPLE_DECIMALS)
+        example = None if pd.isna(median) else round(float(median), EXAMPLE_DECIMALS)
         features.append({"name": column, "dtype": "float64", "example": example})
     return features
 
@@ -182,7 +188,7 @@ def _features(gathered: Gathered, raw: Path, params: Params) -> list[dict[str, A
 def _typed(raw: Path, out: Path, features: list[dict[str, Any]]) -> None:
     """Rewrite each raw partition of each split with the categorical dtypes (unseen in train -> missing)."""
     typed = {f["name"]: pd.CategoricalDtype(f["categories"]) for f in features if f["dtype"] == "category"}
-    for name in core.SPLITS:
+    for name in splits.SPLITS:
         unseen: Counter[str] = Counter()
         target = split_path(out, name)
         target.mkdir(parents=True)
@@ -198,22 +204,24 @@ def _typed(raw: Path, out: Path, features: list[dict[str, Any]]) -> None:
                 log.warning("%s: %d value(s) of %r not seen in train become missing", name, count, column)
 
 
-def write_streamed(paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str) -> dict:
+def write_streamed(
+    paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str
+) -> dict[str, Any]:
     """Prepare the drops ``paths`` into ``out_dir`` (all or nothing); return the manifest."""
     dtypes, dropped = common_dtypes(paths, params)  # every drop is valid before anything is written
-    data_version = core.read_data_version(data_dvc)
+    data_version = read_data_version(data_dvc)
     with (
         staged_outputs(out_dir, replace_dir=True) as staging,
         tempfile.TemporaryDirectory(prefix=".prepare-raw-", dir=staging.parent) as tmp,
     ):
         raw = Path(tmp)
-        writers = {n: SplitWriter(split_path(raw, n), params.partition_rows) for n in core.SPLITS}
+        writers = {n: SplitWriter(split_path(raw, n), params.partition_rows) for n in splits.SPLITS}
         gathered = _pass_two(paths, params, dtypes, writers)
         counts = {name: writer.count for name, writer in writers.items()}
         classes = _check(gathered, counts, params)
         features = _features(gathered, raw, params)
         _typed(raw, staging, features)
-        manifest = core.manifest_for(
+        manifest = manifest_for(
             params,
             features=features,
             classes=classes,
@@ -223,5 +231,5 @@ def write_streamed(paths: list[Path], params: Params, out_dir: Path | str, data_
             data_version=data_version,
             missing_target=dropped,
         )
-        write_json_atomic(staging / "manifest.json", manifest, sort_keys=False)
+        write_json_atomic(staging / layout.MANIFEST_NAME, manifest, sort_keys=False)
     return manifest

@@ -9,16 +9,20 @@ writes the data report (aggregates only) as markdown, plus JSON with ``--json``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG
 from edgetrain.config.params import DEFAULT_PARAMS
+from edgetrain.contract import git, layout
+from edgetrain.contract.dvcfiles import data_version_of
+from edgetrain.contract.yamlfile import read_text
 
-DEFAULT_BASELINE = Path(".edgetrain/refresh/before.json")
-DEFAULT_DATA_DIR = Path("data")
+DEFAULT_BASELINE = Path(layout.REFRESH_BASELINE)
+DEFAULT_DATA_DIR = Path(layout.DATA)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("refresh", help="validate new raw drops and report what a refresh changes")
     sub = parser.add_subparsers(dest="refresh_command", metavar="ACTION", required=True)
     check = sub.add_parser("check", help="validate new drops in the raw container; write the before-summary")
@@ -35,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     changed = sub.add_parser(
         "changed", help="print true/false: does data.dvc record other data than git's version of it?"
     )
-    changed.add_argument("--dvcfile", type=Path, default=Path("data.dvc"))
+    changed.add_argument("--dvcfile", type=Path, default=Path(layout.DATA_DVC))
     changed.add_argument("--against", default="HEAD", help="git revision (%(default)s)")
     changed.set_defaults(handler=_changed)
 
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> int:
     from edgetrain.config.edge import load_edge_config
     from edgetrain.config.params import load_params
-    from edgetrain.pipeline.io import write_json_atomic
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.refresh.drops import validate_new_drops
     from edgetrain.refresh.report import summarize
 
@@ -66,8 +70,8 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from edgetrain.config.params import load_params
+    from edgetrain.contract.atomic import write_bytes_atomic, write_json_atomic
     from edgetrain.errors import ConfigError
-    from edgetrain.pipeline.io import write_bytes_atomic, write_json_atomic
     from edgetrain.refresh.report import SUMMARY_FORMAT, compare, render_markdown, summarize
 
     params = load_params(args.params)
@@ -91,30 +95,10 @@ def _report(args: argparse.Namespace) -> int:
 def _changed(args: argparse.Namespace) -> int:
     """Compare the data version (outs md5), not the file: a re-landed identical drop changes only the
     source's etag-based hash, which is no new data."""
-    import subprocess
-    import sys
-
-    import yaml
-
-    from edgetrain.data.version import data_version
-    from edgetrain.errors import ConfigError
-
     path = args.dvcfile
-    try:
-        now = data_version(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))[0]
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    git = subprocess.run(
-        ["git", "show", f"{args.against}:./{path.as_posix()}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    before = (
-        data_version(yaml.safe_load(git.stdout), f"{args.against}:{path}")[0] if git.returncode == 0 else None
-    )
+    now = data_version_of(read_text(path), str(path))[0]
+    committed = git.show(Path(), args.against, f"./{path.as_posix()}")
+    before = None if committed is None else data_version_of(committed, f"{args.against}:{path}")[0]
     if before == now:
         print(f"no new drops (data {now} as in {args.against})", file=sys.stderr)
         print("false")

@@ -7,7 +7,6 @@ further), read with prepare's validation and deleted again. Nothing is recorded 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -15,13 +14,13 @@ from pathlib import Path, PurePosixPath
 
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
+from edgetrain.contract.hashing import file_md5
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError
-from edgetrain.pipeline.drops import check_missing_targets, load_drop
 from edgetrain.storage.connection import blob_service, storage_errors
 
 log = logging.getLogger(__name__)
 DROP_SUFFIX = ".csv"
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -34,22 +33,14 @@ class NewDrop:
     replaces: bool  # True when data/ has a file of this name with other content
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _same_bytes(local: Path, size: int, content_md5: bytes | None) -> bool | None:
+def _same_bytes(local: Path, size: int, content_md5: bytes | bytearray | None) -> bool | None:
     """True/False when the blob's properties settle it; None when the content must be compared."""
     if not local.is_file():
         return False
     if local.stat().st_size != size:
         return False
     if content_md5:
-        return bytes(content_md5).hex() == _md5(local)
+        return bytes(content_md5).hex() == file_md5(local)
     return None
 
 
@@ -75,7 +66,7 @@ def validate_new_drops(
             staged = Path(tmp) / relative.name
             with staged.open("wb") as handle:
                 container.download_blob(item.name).readinto(handle)
-            if same is None and _md5(staged) == _md5(local):
+            if same is None and file_md5(staged) == file_md5(local):
                 staged.unlink()
                 continue
             blob = f"{storage.raw_container}/{item.name}"

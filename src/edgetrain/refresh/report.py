@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params
-from edgetrain.pipeline.drops import load_drop
+from edgetrain.data.drops import load_drop
 
 SUMMARY_FORMAT = "edgetrain-data-summary/1"
 REPORT_MARKER = "<!-- edgetrain:data-report -->"

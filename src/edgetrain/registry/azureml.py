@@ -25,11 +25,13 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from edgetrain.config.edge import AzureMLConfig
+from edgetrain.contract import layout
 from edgetrain.errors import ConfigError, EdgetrainError
 from edgetrain.registry.base import Candidate, ModelVersion, Registry, version_key
 from edgetrain.registry.errors import (
@@ -50,7 +52,7 @@ _PLACEHOLDER_SUB = re.compile(r"^0{8}-0{4}-0{4}-0{4}-0{12}$")
 
 def default_credential() -> Any:
     """OIDC / Azure CLI / workload identity only: no client secret, no browser, no managed identity probe."""
-    from azure.identity import DefaultAzureCredential
+    from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     return DefaultAzureCredential(
         exclude_environment_credential=True,  # would read AZURE_CLIENT_SECRET
@@ -70,14 +72,14 @@ def _first_line(exc: BaseException) -> str:
 
 def translate(exc: Exception, what: str, where: str) -> EdgetrainError | None:
     """Map an azure-core / azure-identity / azure-ai-ml exception to one of ours (None: not ours)."""
-    from azure.core.exceptions import (
+    from azure.core.exceptions import (  # noqa: PLC0415 - azure SDK loads only when a service is called
         ClientAuthenticationError,
         HttpResponseError,
         ResourceNotFoundError,
         ServiceRequestError,
         ServiceResponseError,
     )
-    from azure.identity import CredentialUnavailableError
+    from azure.identity import CredentialUnavailableError  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     if isinstance(exc, CredentialUnavailableError):
         return RegistryAuthError(
@@ -106,7 +108,7 @@ def translate(exc: Exception, what: str, where: str) -> EdgetrainError | None:
 
 
 def _retryable(exc: Exception) -> bool:
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError  # noqa: PLC0415 - azure SDKs load only when the registry is called
 
     if isinstance(exc, ServiceRequestError | ServiceResponseError | ConnectionError):
         return True
@@ -122,7 +124,7 @@ def _to_version(model: Any) -> ModelVersion:
         properties={str(k): str(v) for k, v in (model.properties or {}).items()},
         description=model.description or "",
         location=str(model.path or model.id or ""),
-        created=created.isoformat(timespec="seconds") if hasattr(created, "isoformat") else created,
+        created=created.isoformat(timespec="seconds") if isinstance(created, datetime) else created,
     )
 
 
@@ -130,7 +132,8 @@ class AzureMLRegistry(Registry):
     backend = "azureml"
     #: Extra ``MLClient`` keywords for every instance (e.g. a custom ``cloud``/``cloud_metadata``).
     client_kwargs: ClassVar[dict[str, Any]] = {}
-    attempts: ClassVar[int] = 4
+    #: Tries per call (an instance may lower it: doctor's one-shot check).
+    attempts: int = 4
     backoff_s: ClassVar[float] = 1.0
 
     def __init__(
@@ -157,7 +160,7 @@ class AzureMLRegistry(Registry):
 
     @cached_property
     def client(self) -> Any:
-        from azure.ai.ml import MLClient
+        from azure.ai.ml import MLClient  # noqa: PLC0415 - azure-ai-ml takes seconds to import: only when used
 
         # The SDK logs each failed call (telemetry, identity chain) at WARNING/ERROR; we report one line.
         verbose = logging.getLogger().isEnabledFor(logging.INFO)
@@ -209,7 +212,7 @@ class AzureMLRegistry(Registry):
         return sorted((_to_version(m) for m in models), key=version_key)
 
     def create(self, candidate: Candidate) -> tuple[ModelVersion, bool]:
-        from azure.ai.ml.entities import Model
+        from azure.ai.ml.entities import Model  # noqa: PLC0415 - azure-ai-ml takes seconds to import: only when used
 
         versions = self.list_versions()
         for found in versions:
@@ -247,7 +250,7 @@ class AzureMLRegistry(Registry):
                 self.client.models.download(self.model_name, version.version, download_path=str(dest))
 
         self._call(f"download {self.model_name} version {version.version}", download)
-        found = sorted(p.parent for p in dest.rglob("metadata.json"))
+        found = sorted(p.parent for p in dest.rglob(layout.METADATA_NAME))
         if not found:
             raise RegistryError(f"{self.model_name} version {version.version}: no metadata.json downloaded")
         return found[0]

@@ -24,15 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from edgetrain.config.params import Params
-from edgetrain.errors import DataError
-from edgetrain.registry import integrity
+from edgetrain.contract import dvcfiles, layout
+from edgetrain.contract.atomic import read_json
+from edgetrain.contract.hashing import path_md5
+from edgetrain.errors import DataError, IntegrityError
+from edgetrain.pipeline.evaluate import report, score_partitions
 from edgetrain.registry.base import MODEL_MD5_TAG, ModelVersion, Registry
-from edgetrain.registry.errors import IntegrityError, RegistryError
+from edgetrain.registry.errors import RegistryError
 
 log = logging.getLogger(__name__)
 
-TEST_SPLIT = "artifacts/prepared/test.parquet"
-EVALUATE_STAGE = "evaluate"
+TEST_SPLIT = str(layout.TEST_SPLIT)
+EVALUATE_STAGE = dvcfiles.EVALUATE_STAGE
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,15 @@ class Baseline:
 
 def locked_test_split(lock: Mapping[str, Any], where: str) -> str:
     """The md5 ``dvc.lock`` records for the test split the ``evaluate`` stage read."""
-    stage = (lock.get("stages") or {}).get(EVALUATE_STAGE)
-    deps = stage.get("deps") if isinstance(stage, Mapping) else None
-    for dep in deps or []:
-        if isinstance(dep, Mapping) and dep.get("path") == TEST_SPLIT and dep.get("md5"):
-            return str(dep["md5"])
-    raise IntegrityError(f"{where}: the {EVALUATE_STAGE} stage records no md5 for {TEST_SPLIT}")
+    dep = dvcfiles.stage_deps(lock, EVALUATE_STAGE).get(TEST_SPLIT)
+    if dep is None:
+        raise IntegrityError(f"{where}: the {EVALUATE_STAGE} stage records no md5 for {TEST_SPLIT}")
+    return dep.md5
 
 
 def committed_test_split_md5(committed_lock: str, commit: str) -> str:
     where = f"dvc.lock@{commit[:12]}"
-    return locked_test_split(integrity.parse_lock(committed_lock, where), where)
+    return locked_test_split(dvcfiles.parse_lock(committed_lock, where), where)
 
 
 def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
@@ -70,7 +71,7 @@ def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
             f"{TEST_SPLIT} is missing: production must be scored on this commit's test split "
             "(run `dvc pull` or `dvc repro` first)"
         )
-    found = integrity.path_md5(path)
+    found = path_md5(path)
     if found != expected:
         raise IntegrityError(
             f"{TEST_SPLIT} has md5 {found} but {where} evaluated {expected}; "
@@ -82,7 +83,7 @@ def check_test_split(repo: Path, committed_lock: str, commit: str) -> Path:
 def model_file(folder: Path, metadata: Mapping[str, Any]) -> Path:
     name = str(metadata.get("model_file", ""))
     if not name or Path(name).name != name or name in {".", ".."}:
-        raise RegistryError(f"{folder / 'metadata.json'}: model_file {name!r} is not a plain file name")
+        raise RegistryError(f"{folder / layout.METADATA_NAME}: model_file {name!r} is not a plain file name")
     path = folder / name
     if path.is_symlink() or not path.is_file():
         raise RegistryError(f"{path}: not a regular file")
@@ -94,12 +95,9 @@ def score(folder: Path, params: Params, test_path: Path, metric: str) -> float:
 
     Raises :class:`DataError` when the model cannot be scored there (other task, columns or classes).
     """
-    import xgboost as xgb
+    import xgboost as xgb  # noqa: PLC0415 - xgboost loads only when a model is scored
 
-    from edgetrain.pipeline.evaluate import report, score_partitions
-    from edgetrain.pipeline.io import read_json
-
-    metadata = read_json(folder / "metadata.json")
+    metadata = read_json(folder / layout.METADATA_NAME)
     if metadata.get("task") != params.task:
         raise DataError(f"it is a {metadata.get('task')!r} model and the candidate is {params.task!r}")
     booster = xgb.Booster()
@@ -163,8 +161,6 @@ def from_handoff(
     path: Path, *, commit: str, test_split_md5: str, production: ModelVersion | None, metric: str
 ) -> Baseline | None:
     """Read a hand-off and refuse it unless it is about this commit, this split and today's production."""
-    from edgetrain.pipeline.io import read_json
-
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config, project_dir
 from edgetrain.errors import ConfigError
 from edgetrain.registry.base import ModelVersion, Registry
 
@@ -30,7 +30,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg = subparsers.add_parser("register", help="register the committed model (integrity, lineage, gate)")
     _common(reg)
     reg.add_argument("--repo", type=Path, default=Path(), help="git work tree (default: current directory)")
@@ -82,10 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config_path(args: argparse.Namespace) -> Path:
-    repo = getattr(args, "repo", None)
-    if repo is not None and not args.config.is_absolute() and args.config == DEFAULT_EDGE_CONFIG:
-        return repo / args.config
-    return args.config
+    repo: Path | None = getattr(args, "repo", None)
+    config: Path = args.config
+    if repo is not None and not config.is_absolute() and config == DEFAULT_EDGE_CONFIG:
+        return repo / config
+    return config
 
 
 def open_registry(args: argparse.Namespace) -> tuple[Registry, EdgeConfig]:
@@ -114,8 +115,7 @@ def project_path(config: Path, value: str) -> Path:
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
-    folder = config.resolve().parent
-    return (folder.parent if folder.name == "config" else folder) / path
+    return project_dir(config) / path
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -153,7 +153,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _score_production(args: argparse.Namespace) -> int:
-    from edgetrain.pipeline.io import write_json_atomic
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.registry.service import repo_root, score_production
 
     registry = None if args.source is not None else open_registry(args)[0]

@@ -5,7 +5,7 @@ code   error                       when
 =====  ==========================  ==========================================================
 2      ConfigError                 edge.yaml / params.yaml missing or invalid, workspace unset
 5      QualityGateError            candidate's primary metric worse than production (no --force)
-6      IntegrityError              model file / dvc.lock disagree with the commit being registered
+6      IntegrityError              model file / dvc.lock disagree with the commit (edgetrain.errors)
 7      RegistryError               other registry failures (lock timeout, unexpected service reply)
 8      RegistryAuthError           login failed (no Azure CLI login / OIDC token, token refused)
 9      RegistryNotFoundError       workspace or model version not found
@@ -23,12 +23,6 @@ class QualityGateError(EdgetrainError):
     """The candidate is worse than the production version by more than the tolerance."""
 
     exit_code = 5
-
-
-class IntegrityError(EdgetrainError):
-    """The model that would ship is not the one ``dvc.lock`` at the commit records."""
-
-    exit_code = 6
 
 
 class RegistryError(EdgetrainError):

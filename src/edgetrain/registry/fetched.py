@@ -16,15 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgetrain.errors import ConfigError
-from edgetrain.registry import integrity
+from edgetrain.contract import layout
+from edgetrain.contract.atomic import read_json, write_json_atomic
+from edgetrain.contract.hashing import file_md5
+from edgetrain.errors import ConfigError, IntegrityError
 from edgetrain.registry.base import MODEL_MD5_TAG, PRODUCTION, STAGE_TAG, ModelVersion, Registry
 from edgetrain.registry.baseline import model_file
-from edgetrain.registry.errors import IntegrityError, RegistryError
+from edgetrain.registry.errors import RegistryError
 
 RECORD = "production.json"
 RECORD_FORMAT = "edgetrain-production/1"
-METADATA = "metadata.json"
+METADATA = layout.METADATA_NAME
 
 
 def _md5_tag(version: ModelVersion) -> str:
@@ -51,7 +53,7 @@ def fetch_production(registry: Registry, out: Path) -> dict[str, Any]:
             expected = _md5_tag(production)
             folder = registry.fetch(production, Path(tmp) / "download")
             model = model_file(folder, _metadata(folder / METADATA))
-            found = integrity.file_md5(model)
+            found = file_md5(model)
             if found != expected:
                 raise IntegrityError(
                     f"{registry.model_name} version {production.version}: downloaded {model.name} has md5 "
@@ -63,10 +65,8 @@ def fetch_production(registry: Registry, out: Path) -> dict[str, Any]:
                 version=production.version,
                 model_file=model.name,
                 model_md5=found,
-                metadata_md5=integrity.file_md5(staged / METADATA),
+                metadata_md5=file_md5(staged / METADATA),
             )
-        from edgetrain.pipeline.io import write_json_atomic
-
         write_json_atomic(staged / RECORD, record)
         if out.exists():
             out.rmdir()
@@ -75,8 +75,6 @@ def fetch_production(registry: Registry, out: Path) -> dict[str, Any]:
 
 
 def _metadata(path: Path) -> Mapping[str, Any]:
-    from edgetrain.pipeline.io import read_json
-
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:
@@ -108,7 +106,7 @@ def read_production(folder: Path) -> ModelVersion | None:
     metadata_path = folder / METADATA
     if not metadata_path.is_file():
         raise IntegrityError(f"{metadata_path}: missing (fetch production again)")
-    if integrity.file_md5(metadata_path) != record["metadata_md5"]:
+    if file_md5(metadata_path) != record["metadata_md5"]:
         raise IntegrityError(f"{metadata_path}: md5 differs from metadata_md5 in {where}")
     try:
         model = model_file(folder, _metadata(metadata_path))
@@ -116,7 +114,7 @@ def read_production(folder: Path) -> ModelVersion | None:
         raise IntegrityError(f"{exc} (the record {where} names it)") from None
     if model.name != record["model_file"]:
         raise IntegrityError(f"{metadata_path}: model_file {model.name!r} is not {record['model_file']!r}")
-    if integrity.file_md5(model) != record["model_md5"]:
+    if file_md5(model) != record["model_md5"]:
         raise IntegrityError(f"{model}: md5 differs from model_md5 in {where}")
     return ModelVersion(
         name=name, version=version, tags={MODEL_MD5_TAG: record["model_md5"], STAGE_TAG: PRODUCTION}

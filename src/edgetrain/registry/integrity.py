@@ -1,83 +1,19 @@
 """The model that ships is the one that was reviewed: its md5 must be what ``dvc.lock`` records.
 
-Pure checks over ``dvc.lock`` text (as committed and as in the working tree) and the file's md5.
-DVC's md5 of a file is the md5 of its bytes.
+Pure checks over ``dvc.lock`` text (as committed and as in the working tree) and the files' md5s
+(:mod:`edgetrain.contract.dvcfiles` reads the lock, :mod:`edgetrain.contract.hashing` computes the md5s).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
+from edgetrain.contract import layout
+from edgetrain.contract.dvcfiles import LockedOut, locked_out, parse_lock, train_outs
+from edgetrain.errors import IntegrityError
 
-from edgetrain.registry.errors import IntegrityError
-
-MODEL_PATH = "artifacts/model/model.ubj"
-METADATA_PATH = "artifacts/model/metadata.json"
-TRAIN_STAGE = "train"
-
-
-@dataclass(frozen=True)
-class LockedOut:
-    path: str
-    md5: str
-    size: int | None
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def path_md5(path: Path) -> str:
-    """The md5 ``dvc.lock`` records for ``path``: the file's md5, or for a directory DVC's ``<md5>.dir``
-    (the md5 of the JSON list of its files' md5s and relative paths, sorted by path)."""
-    if not path.is_dir():
-        return file_md5(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    listing = [{"md5": file_md5(p), "relpath": p.relative_to(path).as_posix()} for p in files]
-    digest = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False)
-    return f"{digest.hexdigest()}.dir"
-
-
-def parse_lock(text: str, where: str) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise IntegrityError(f"{where}: not valid YAML") from None
-    if not isinstance(data, Mapping):
-        raise IntegrityError(f"{where}: not a dvc.lock mapping")
-    return data
-
-
-def train_outs(lock: Mapping[str, Any], where: str) -> dict[str, LockedOut]:
-    """The ``train`` stage's outs by path (dvc.lock schema 2.0)."""
-    stage = (lock.get("stages") or {}).get(TRAIN_STAGE)
-    if not isinstance(stage, Mapping):
-        raise IntegrityError(f"{where}: no '{TRAIN_STAGE}' stage (run `dvc repro` and commit dvc.lock)")
-    outs: dict[str, LockedOut] = {}
-    for out in stage.get("outs") or []:
-        if isinstance(out, Mapping) and "path" in out and "md5" in out:
-            size = out.get("size")
-            outs[str(out["path"])] = LockedOut(
-                str(out["path"]), str(out["md5"]), int(size) if size is not None else None
-            )
-    return outs
-
-
-def locked_model(lock: Mapping[str, Any], where: str, model_path: str = MODEL_PATH) -> LockedOut:
-    outs = train_outs(lock, where)
-    if model_path not in outs:
-        raise IntegrityError(f"{where}: the train stage records no md5 for {model_path}")
-    return outs[model_path]
+MODEL_PATH = str(layout.MODEL)
+METADATA_PATH = str(layout.METADATA)
 
 
 def check_integrity(
@@ -106,7 +42,7 @@ def check_integrity(
     where = f"dvc.lock@{short}"
     lock = parse_lock(committed_lock, where)
     outs = train_outs(lock, where)
-    expected_model = locked_model(lock, where, model_path)
+    expected_model = locked_out(lock, where, model_path)
     for path, md5 in actual.items():
         locked = outs.get(path)
         if locked is None:

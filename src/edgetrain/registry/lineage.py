@@ -6,14 +6,16 @@ tested on small inputs; reading git and files happens in :mod:`edgetrain.registr
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from edgetrain.config.params import Params
-from edgetrain.data.version import data_version as parse_data_version
+from edgetrain.contract import layout
+from edgetrain.contract.dvcfiles import data_version as parse_data_version
+from edgetrain.contract.hashing import bytes_md5, sha256_hex
 from edgetrain.errors import ConfigError
 from edgetrain.registry.base import COMMIT_TAG, MODEL_MD5_TAG
 
@@ -176,7 +178,7 @@ def numeric_metrics(metrics: Mapping[str, Any], primary: str) -> dict[str, float
         if isinstance(v, int | float) and not isinstance(v, bool) and k not in COUNTS
     }
     if primary not in out:
-        raise ConfigError(f"artifacts/metrics.json: {primary}: missing (params.yaml evaluate.primary_metric)")
+        raise ConfigError(f"{layout.METRICS}: {primary}: missing ({layout.PARAMS} evaluate.primary_metric)")
     return out
 
 
@@ -202,14 +204,14 @@ def build_lineage(
         data_md5=data_md5,
         data_source=source,
         model_md5=model_md5,
-        params_sha256=hashlib.sha256(params_text).hexdigest(),
+        params_sha256=sha256_hex(params_text),
         params=key_params(params),
         primary_metric=primary,
         higher_is_better=params.higher_is_better,
         metrics=numeric_metrics(metrics, primary),
         run_url=run_url(env),
         extra=dict(extra or {}),
-        dvc_lock_md5=hashlib.md5(lock_bytes).hexdigest() if lock_bytes is not None else None,  # noqa: S324 - DVC's hash
+        dvc_lock_md5=bytes_md5(lock_bytes) if lock_bytes is not None else None,
         engine=training_engine(run_info),
     )
 
@@ -218,8 +220,6 @@ def training_engine(run_info: Mapping[str, Any] | None) -> str:
     """Where the model was trained, from the committed ``artifacts/model/run.json`` the train stage writes:
     ``xgboost <version> local, 1 worker`` / ``xgboost.dask <version>, 2 workers`` (+ ``external memory``).
     The version is the one installed here, which ``uv.lock`` (a dep of every stage) pins to the trainer's."""
-    from importlib.metadata import PackageNotFoundError, version
-
     info = run_info or {}
     engine = str(info.get("engine", "unknown"))
     try:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from edgetrain.config.loader import format_validation_error
 from edgetrain.config.params import Params
-from edgetrain.errors import ConfigError
+from edgetrain.contract import git as gitcmd
+from edgetrain.contract import layout
+from edgetrain.contract.hashing import file_md5
+from edgetrain.contract.yamlfile import parse_yaml
+from edgetrain.errors import ConfigError, IntegrityError
 from edgetrain.registry import gate, integrity
 from edgetrain.registry.base import Candidate, ModelVersion, Registry
 from edgetrain.registry.baseline import (
@@ -30,17 +33,16 @@ from edgetrain.registry.baseline import (
     production_baseline,
     to_handoff,
 )
-from edgetrain.registry.errors import IntegrityError
 from edgetrain.registry.fetched import read_production
 from edgetrain.registry.lineage import GitInfo, Lineage, build_lineage
 
 log = logging.getLogger(__name__)
 
-PARAMS_PATH = "params.yaml"
-DATA_DVC_PATH = "data.dvc"
-METRICS_PATH = "artifacts/metrics.json"
-LOCK_PATH = "dvc.lock"
-RUN_INFO_PATH = "artifacts/model/run.json"  # written by the train stage: engine, workers
+PARAMS_PATH = str(layout.PARAMS)
+DATA_DVC_PATH = str(layout.DATA_DVC)
+METRICS_PATH = str(layout.METRICS)
+LOCK_PATH = str(layout.DVC_LOCK)
+RUN_INFO_PATH = str(layout.RUN_INFO)  # written by the train stage: engine, workers
 
 
 @dataclass(frozen=True)
@@ -51,42 +53,35 @@ class Outcome:
     lineage: Lineage
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-
-
 def repo_root(path: Path) -> Path:
-    done = _git(path, "rev-parse", "--show-toplevel")
-    if done.returncode != 0:
+    root = gitcmd.rev_parse(path, "--show-toplevel")
+    if root is None:
         raise ConfigError(f"{path}: not inside a git repository (register needs the commit to record)")
-    return Path(done.stdout.strip())
+    return Path(root)
 
 
 def resolve_commit(repo: Path, ref: str) -> GitInfo:
-    done = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if done.returncode != 0:
+    commit = gitcmd.commit_of(repo, ref)
+    if commit is None:
         raise ConfigError(f"{ref}: no such commit in {repo}")
-    commit = done.stdout.strip()
-    branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() or None
-    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
-    message = _git(repo, "log", "-1", "--format=%B", commit).stdout
+    branch = gitcmd.rev_parse(repo, "--abbrev-ref", "HEAD")
+    head = gitcmd.rev_parse(repo, "HEAD")
+    message = gitcmd.output(repo, "log", "-1", "--format=%B", commit) or ""
     return GitInfo(commit=commit, branch=branch if head == commit else None, message=message)
 
 
 #: What a ``dvc repro`` run changes that git tracks (artifacts/model and artifacts/prepared are ignored).
-RUN_PATHS = (LOCK_PATH, "dvc.yaml", PARAMS_PATH, DATA_DVC_PATH, "artifacts")
+RUN_PATHS = tuple(str(entry) for entry in layout.RUN_PATHS)
 
 
 def uncommitted(repo: Path, paths: tuple[str, ...] = RUN_PATHS) -> list[str]:
     """Files under ``paths`` that differ from HEAD or are untracked (not ignored), repo-relative."""
-    done = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *paths)
-    return sorted({line[3:].split(" -> ")[-1].strip('"') for line in done.stdout.splitlines() if line})
+    return gitcmd.status(repo, *paths)
 
 
 def require_committed(repo: Path, git: GitInfo) -> None:
     """Registering HEAD with the run's outputs not committed: say exactly what to commit."""
-    head = _git(repo, "rev-parse", "HEAD").stdout.strip()
-    if git.commit != head:
+    if git.commit != gitcmd.rev_parse(repo, "HEAD"):
         return
     changed = uncommitted(repo)
     if changed:
@@ -99,10 +94,7 @@ def require_committed(repo: Path, git: GitInfo) -> None:
 
 def show(repo: Path, commit: str, path: str) -> bytes | None:
     """A file's bytes as committed, or ``None`` if the commit does not have it."""
-    done = subprocess.run(
-        ["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, check=False
-    )
-    return done.stdout if done.returncode == 0 else None
+    return gitcmd.show(repo, commit, path)
 
 
 def _committed(repo: Path, commit: str, path: str) -> bytes:
@@ -114,25 +106,24 @@ def _committed(repo: Path, commit: str, path: str) -> bytes:
 
 def _params(text: bytes) -> Params:
     try:
-        data = yaml.safe_load(text) or {}
-        return Params.model_validate(data)
-    except yaml.YAMLError:
-        raise ConfigError(f"{PARAMS_PATH}: invalid YAML") from None
+        return Params.model_validate(parse_yaml(text, PARAMS_PATH))
     except ValidationError as err:
         raise ConfigError(format_validation_error(PARAMS_PATH, err)) from None
 
 
-def _mapping(text: bytes, path: str, loader: str) -> Mapping:
+def _mapping(text: bytes, path: str, loader: str) -> Mapping[str, Any]:
+    if loader != "json":
+        return parse_yaml(text, path)
     try:
-        data = json.loads(text) if loader == "json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError):
-        raise ConfigError(f"{path}: not valid {loader.upper()}") from None
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{path}: not valid JSON") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping")
     return data
 
 
-def _run_info(repo: Path, commit: str) -> Mapping | None:
+def _run_info(repo: Path, commit: str) -> Mapping[str, Any] | None:
     """The committed ``artifacts/model/run.json`` (engine, workers); None before train wrote one."""
     text = show(repo, commit, RUN_INFO_PATH)
     return None if text is None else _mapping(text, RUN_INFO_PATH, "json")
@@ -150,7 +141,7 @@ def prepare(
     committed_lock = committed_lock_bytes.decode("utf-8") if committed_lock_bytes is not None else None
 
     files = {p: repo / p for p in (integrity.MODEL_PATH, integrity.METADATA_PATH)}
-    actual = {p: (integrity.file_md5(f) if f.is_file() else None) for p, f in files.items()}
+    actual = {p: (file_md5(f) if f.is_file() else None) for p, f in files.items()}
     outs = integrity.check_integrity(
         commit=git.commit, committed_lock=committed_lock, worktree_lock=worktree_lock, actual=actual
     )
@@ -225,7 +216,7 @@ def register(
 
 def score_production(
     registry: Registry | None, repo: Path, *, ref: str = "HEAD", source: Path | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Production scored on ``ref``'s test split, as the hand-off ``register --baseline`` takes.
 
     Production comes from ``registry``, or with ``source`` from a folder ``models fetch-production`` wrote

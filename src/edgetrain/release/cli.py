@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
 
+from edgetrain.contract import git
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     release = subparsers.add_parser("release", help="checks a release runs before shipping")
     sub = release.add_subparsers(dest="release_command", metavar="ACTION", required=True)
     ver = sub.add_parser(
@@ -20,9 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from edgetrain.release.verify import verify
 
-    commit = subprocess.run(
-        ["git", "-C", str(args.repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    commit = git.rev_parse(args.repo, "HEAD") or ""
     md5s = verify(args.repo, commit or "HEAD")
     for path, md5 in md5s.items():
         print(f"{path}: md5 {md5} matches dvc.lock")

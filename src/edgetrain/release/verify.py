@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from edgetrain.contract import dvcfiles, layout
+from edgetrain.contract.hashing import file_md5
+from edgetrain.errors import EdgetrainError, IntegrityError
 
-from edgetrain.errors import EdgetrainError
-from edgetrain.registry.integrity import file_md5
-
-SHIPPED = ("artifacts/model/model.ubj", "artifacts/model/metadata.json")
+SHIPPED = tuple(str(entry) for entry in layout.SHIPPED)
 DVC_TIMEOUT_S = 1800
 MAX_REASONS = 3
 
@@ -47,11 +46,7 @@ def describe_status(status: Mapping[str, Any]) -> list[str]:
 
 
 def recorded_md5s(lock: Mapping[str, Any]) -> dict[str, str]:
-    out = {}
-    for stage in (lock.get("stages") or {}).values():
-        for entry in stage.get("outs") or []:
-            out[str(entry.get("path"))] = str(entry.get("md5"))
-    return out
+    return {path: out.md5 for path, out in dvcfiles.all_outs(lock).items()}
 
 
 def check_md5s(repo: Path, lock: Mapping[str, Any]) -> dict[str, str]:
@@ -105,7 +100,7 @@ def verify(repo: Path, commit: str) -> dict[str, str]:
             "and commits dvc.lock, then merge that"
         )
     try:
-        lock = yaml.safe_load((repo / "dvc.lock").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        raise ReleaseError("dvc.lock: missing or not valid YAML") from None
+        lock = dvcfiles.read_lock(repo / layout.DVC_LOCK)
+    except IntegrityError as exc:
+        raise ReleaseError(str(exc)) from None
     return check_md5s(repo, lock)

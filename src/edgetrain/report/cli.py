@@ -12,19 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 from pathlib import Path
 
-import yaml
-
+from edgetrain.contract import git, layout
+from edgetrain.contract.yamlfile import parse_yaml, read_yaml
 from edgetrain.errors import ConfigError
 
 #: Committed with dvc.lock: the metrics and plots it records with ``cache: false`` (git-tracked outputs).
-COMMITTED_PREFIXES = ("dvc.lock", "artifacts/metrics.json", "artifacts/plots/")
+COMMITTED_PREFIXES = (str(layout.DVC_LOCK), str(layout.METRICS), layout.PLOTS.child(""))
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser("report", help="pull-request report from the edge runner's hand-off")
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     com = sub.add_parser("comment", help="check the hand-off and render the sticky comment")
@@ -36,39 +35,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     com.set_defaults(handler=_comment)
 
 
-def _git_show(repo: Path, rev: str, path: str) -> bytes | None:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "show", f"{rev}:{path}"], capture_output=True, check=False, timeout=60
-    )
-    return done.stdout if done.returncode == 0 else None
-
-
-def _yaml(data: bytes | None, where: str) -> dict:
-    try:
-        loaded = yaml.safe_load(data or b"") or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{where}: invalid YAML") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{where}: top level must be a mapping")
-    return loaded
-
-
 def _comment(args: argparse.Namespace) -> int:
     from edgetrain.report import comment, handoff
 
     if not _REF.match(args.base_ref):
         raise ConfigError(f"--base-ref: {args.base_ref[:40]!r} is not a plain branch name")
     repo = args.repo
-    head_params = _yaml((repo / "params.yaml").read_bytes(), "params.yaml")
-    dvc_yaml = _yaml((repo / "dvc.yaml").read_bytes(), "dvc.yaml")
+    head_params = read_yaml(repo / layout.PARAMS)
+    dvc_yaml = read_yaml(repo / layout.DVC_YAML)
     got = handoff.load_handoff(args.handoff, dvc_yaml, head_params)
     base = f"origin/{args.base_ref}"
-    base_metrics_raw = _git_show(repo, base, handoff.METRICS_FILE)
+    base_metrics_raw = git.show(repo, base, handoff.METRICS_FILE)
     try:
         base_metrics = handoff.read_metrics(json.loads(base_metrics_raw)) if base_metrics_raw else {}
     except ValueError:
         raise ConfigError(f"{base}:{handoff.METRICS_FILE}: not valid JSON") from None
-    base_params = _yaml(_git_show(repo, base, "params.yaml"), f"{base}:params.yaml")
+    base_params = parse_yaml(git.show(repo, base, str(layout.PARAMS)), f"{base}:{layout.PARAMS}")
     committed = sorted(p for p in got.files if p.startswith(COMMITTED_PREFIXES))
     changed = [p for p in committed if not (repo / p).is_file() or (repo / p).read_bytes() != got.files[p]]
     text = comment.render(

@@ -12,6 +12,8 @@ import bisect
 from collections.abc import Mapping
 from typing import Any
 
+from edgetrain.contract import layout
+
 MARKER = "<!-- edgetrain:pr-train -->"
 GRID = tuple(round(i / 20, 2) for i in range(21))
 MAX_BARS = 15
@@ -139,7 +141,7 @@ def render(
         f"### Params vs `{base_ref}`",
         *params_table(base_params, head_params),
         "",
-        f"Model md5 (`artifacts/model/model.ubj`): `{model_md5}`",
+        f"Model md5 (`{layout.MODEL}`): `{model_md5}`",
         "",
         "`dvc.lock` with its metrics and plots was committed to this branch."
         if lock_changed

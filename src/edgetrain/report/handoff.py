@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from edgetrain.contract import layout
+from edgetrain.contract.yamlfile import parse_yaml
 from edgetrain.errors import ConfigError
 
-METRICS_FILE = "artifacts/metrics.json"
-LOCK_FILE = "dvc.lock"
+METRICS_FILE = str(layout.METRICS)
+LOCK_FILE = str(layout.DVC_LOCK)
 MD5_FILE = "model.md5"
-MODEL_PATH = "artifacts/model/model.ubj"
+MODEL_PATH = str(layout.MODEL)
 #: Plot files and the numeric keys each point may carry (``feature`` is checked against params).
 PLOT_KEYS: dict[str, frozenset[str]] = {
     "roc": frozenset({"fpr", "tpr", "threshold"}),
@@ -51,7 +51,7 @@ MAX_POINTS = 1000
 MAX_METRICS = 30
 _METRIC_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
-_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {f"artifacts/plots/{n}.json" for n in PLOT_KEYS}
+_HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {layout.PLOTS.child(f"{n}.json") for n in PLOT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -170,13 +170,13 @@ def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str,
     try:
         metrics = read_metrics(json.loads(files[METRICS_FILE]))
         plots = {
-            name: read_plot(name, json.loads(files[f"artifacts/plots/{name}.json"]), features, name)
+            name: read_plot(name, json.loads(files[layout.PLOTS.child(f"{name}.json")]), features, name)
             for name in PLOT_KEYS
-            if f"artifacts/plots/{name}.json" in files
+            if layout.PLOTS.child(f"{name}.json") in files
         }
         lock_text = files[LOCK_FILE].decode("utf-8")
-        lock = check_lock(yaml.safe_load(lock_text), dvc_yaml, params)
-    except (ValueError, yaml.YAMLError) as err:
+        lock = check_lock(parse_yaml(lock_text, f"{folder}/{LOCK_FILE}"), dvc_yaml, params)
+    except ValueError as err:
         raise ConfigError(f"{folder}: not valid JSON/YAML: {type(err).__name__}") from None
     md5 = files[MD5_FILE].decode("ascii", errors="replace").strip()
     if not re.fullmatch(r"[0-9a-f]{32}", md5):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgetrain.contract import layout
 from edgetrain.errors import EdgetrainError
 
 if TYPE_CHECKING:
@@ -15,17 +16,17 @@ if TYPE_CHECKING:
 DEFAULT_CONTEXT = Path("build/scoring")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pkg = subparsers.add_parser(
         "package",
         help="turn the trained model into a container build context",
         description="Write Dockerfile, model, metadata, locked requirements and server code to a build "
         "context. Refuses when a data file would enter it.",
     )
-    pkg.add_argument("--model-dir", type=Path, default=Path("artifacts/model"))
-    pkg.add_argument("--metrics", type=Path, default=Path("artifacts/metrics.json"))
-    pkg.add_argument("--params", type=Path, default=Path("params.yaml"))
-    pkg.add_argument("--config", type=Path, default=Path("config/edge.yaml"))
+    pkg.add_argument("--model-dir", type=Path, default=Path(layout.MODEL_DIR))
+    pkg.add_argument("--metrics", type=Path, default=Path(layout.METRICS))
+    pkg.add_argument("--params", type=Path, default=Path(layout.PARAMS))
+    pkg.add_argument("--config", type=Path, default=Path(layout.EDGE_CONFIG))
     pkg.add_argument("-o", "--output", type=Path, default=DEFAULT_CONTEXT, help="default: %(default)s")
     pkg.add_argument("--model-version", help="registry version to stamp into labels and /metadata")
     pkg.add_argument(
@@ -71,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     example.set_defaults(handler=_score_example)
 
 
-def _register_image(subparsers: argparse._SubParsersAction) -> None:
+def _register_image(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     image = subparsers.add_parser(
         "image",
         help="build the scoring image from the package context and push it (buildah, skopeo)",
@@ -113,7 +114,7 @@ def _register_image(subparsers: argparse._SubParsersAction) -> None:
     )
     push.add_argument("--registry", help="registry host (default: acr.login_server in --config)")
     push.add_argument("--repository", help="default: acr.repository recorded by `edgetrain package`")
-    push.add_argument("--config", type=Path, default=Path("config/edge.yaml"))
+    push.add_argument("--config", type=Path, default=Path(layout.EDGE_CONFIG))
     push.add_argument("--authfile", type=Path, help="registry credentials (default: buildah's/docker's)")
     push.add_argument("--digest-file", type=Path, help="write <registry>/<repository>@<digest> here")
     push.set_defaults(handler=_image_push)

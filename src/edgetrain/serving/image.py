@@ -287,4 +287,5 @@ def inspect_remote(reference: str, authfile: Path | None = None) -> dict[str, An
     if authfile:
         argv += ["--authfile", str(authfile)]
     done = run_tool([*argv, f"docker://{reference}"], INSPECT_TIMEOUT_S, f"inspect {reference}")
-    return json.loads(done.stdout)
+    inspected: dict[str, Any] = json.loads(done.stdout)  # skopeo inspect prints one JSON object
+    return inspected

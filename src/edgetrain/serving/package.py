@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from edgetrain.config.edge import load_edge_config
+from edgetrain.config.loader import load_model
+from edgetrain.config.params import Params
+from edgetrain.contract import layout
 from edgetrain.errors import DataError, EdgetrainError
 from edgetrain.serving.dockerfile import DOCKERIGNORE, ImageLabels, render_dockerfile
 from edgetrain.serving.provenance import provenance
@@ -40,15 +44,15 @@ DATA_SUFFIXES = frozenset(
 #: Archives could carry anything; they are refused too.
 ARCHIVE_SUFFIXES = frozenset([".zip", ".gz", ".bz2", ".xz", ".zst", ".tar", ".tgz", ".7z"])
 #: Directories (relative to the repository root) whose files never enter the context.
-DATA_DIRS = ("data", "artifacts/prepared")
+DATA_DIRS = tuple(str(entry) for entry in layout.DATA_DIRS)
 
 
 @dataclass(frozen=True)
 class PackageOptions:
-    model_dir: Path = Path("artifacts/model")
-    metrics: Path = Path("artifacts/metrics.json")
-    params: Path = Path("params.yaml")
-    config: Path = Path("config/edge.yaml")
+    model_dir: Path = Path(layout.MODEL_DIR)
+    metrics: Path = Path(layout.METRICS)
+    params: Path = Path(layout.PARAMS)
+    config: Path = Path(layout.EDGE_CONFIG)
     output: Path = Path("build/scoring")
     model_version: str | None = None
     root: Path = field(default_factory=Path.cwd)
@@ -105,7 +109,7 @@ def _check_no_symlinks(model_dir: Path) -> None:
 
 def model_file_path(model_dir: Path, metadata: dict[str, Any], metadata_path: Path) -> Path:
     """``metadata.json``'s ``model_file`` as a plain relative path that stays inside ``model_dir``."""
-    raw = metadata.get("model_file") or "model.ubj"
+    raw = metadata.get("model_file") or layout.MODEL_NAME
     bad = f"{metadata_path}: model_file {raw!r} must be a relative path inside {model_dir}"
     if not isinstance(raw, str) or "\\" in raw or "\x00" in raw:
         raise EdgetrainError(bad)
@@ -136,10 +140,6 @@ def _serving_info(
     opts: PackageOptions, metadata: dict[str, Any]
 ) -> tuple[dict[str, Any], ImageLabels, dict[str, Any]]:
     """serving.json (the server's /metadata), the image labels and the image spec (image.json)."""
-    from edgetrain.config.edge import load_edge_config
-    from edgetrain.config.loader import load_model
-    from edgetrain.config.params import Params
-
     metrics = _read_json(opts.metrics, "test metrics")
     params = load_model(opts.params, Params)
     edge = load_edge_config(opts.config)
@@ -191,7 +191,7 @@ def _check_output(output: Path) -> None:
 
 def build_context(opts: PackageOptions) -> Path:
     """Write the build context to ``opts.output`` atomically and return it."""
-    metadata_path = opts.model_dir / "metadata.json"
+    metadata_path = opts.model_dir / layout.METADATA_NAME
     if opts.model_dir.exists() or opts.model_dir.is_symlink():
         _check_no_symlinks(opts.model_dir)
     if not metadata_path.is_file():

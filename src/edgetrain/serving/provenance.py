@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from edgetrain.contract import git as gitcmd
 from edgetrain.errors import EdgetrainError
 
-GIT_TIMEOUT_S = 10
 #: ``user@host:owner/repo`` (scp-like ssh syntax).
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+\.[A-Za-z]{2,}):(?P<path>[^/].*)$")
 _REPO_PATH = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+$")
@@ -44,13 +43,7 @@ class Provenance:
 
 def git(root: Path, *args: str) -> str | None:
     """``git args`` in ``root``: stripped stdout, or ``None`` when git fails or prints nothing."""
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+    return gitcmd.output(root, *args)
 
 
 def web_url(remote: str | None) -> str | None:

@@ -76,8 +76,8 @@ def config_version(root: Path | None) -> str | None:
     """``storage.api_version`` of ``<root>/config/edge.yaml`` as the project loads it (default applied)."""
     if root is None or not (root / CONFIG_RELPATH).is_file():
         return None
-    from edgetrain.config.edge import load_edge_config
-    from edgetrain.errors import ConfigError
+    from edgetrain.config.edge import load_edge_config  # noqa: PLC0415 - start-up hook: pydantic loads only in a project
+    from edgetrain.errors import ConfigError  # noqa: PLC0415 - start-up hook: loads only when a config is read
 
     try:
         return load_edge_config(root / CONFIG_RELPATH).storage.api_version

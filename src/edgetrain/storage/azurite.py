@@ -85,7 +85,9 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = READY_TIMEOUT_S) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = READY_TIMEOUT_S
+) -> None:
     """Wait (bounded) until something listens on ``port``; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,7 +123,7 @@ def start(
     log_file: Path | None = None,
     tools_dir: Path = TOOLS_DIR,
     detach: bool = False,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Start ``azurite-blob`` on loopback and wait until it accepts connections."""
     exe = ensure_installed(version, tools_dir)
     location.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, load_edge_config
 from edgetrain.config.params import DEFAULT_PARAMS
+from edgetrain.contract import layout
 
 DEFAULT_ROWS = 20_000
 DEFAULT_DAYS = 5
 DEFAULT_SEED = 2020
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("storage", help="the embedded Stack Hub stand-in and sample data")
     parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="edge config (%(default)s)")
     sub = parser.add_subparsers(dest="storage_command", metavar="ACTION", required=True)
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull = sub.add_parser(
         "pull", help="dvc pull data.dvc, backfilling an empty DVC remote from the raw container"
     )
-    pull.add_argument("--dvcfile", default="data.dvc")
+    pull.add_argument("--dvcfile", default=str(layout.DATA_DVC))
     pull.set_defaults(handler=_pull)
 
 

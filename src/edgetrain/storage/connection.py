@@ -59,7 +59,7 @@ def build_connection_string(cfg: StorageConfig, account_key: str) -> str:
 def _from_dvc_local(path: Path = DVC_LOCAL_CONFIG) -> str | None:
     if not path.is_file():
         return None
-    from configobj import ConfigObj  # DVC's own config format
+    from configobj import ConfigObj  # noqa: PLC0415 - DVC's config format, read only for DVC
 
     section = ConfigObj(str(path)).get(f'remote "{DVC_CACHE_REMOTE}"', {})
     return section.get("connection_string") or None
@@ -96,7 +96,7 @@ def _version_source(cfg: StorageConfig) -> str:
 def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobServiceClient:
     """A BlobServiceClient that speaks the configured API version."""
     version = api_version(cfg)
-    from azure.storage.blob import BlobServiceClient, ExponentialRetry
+    from azure.storage.blob import BlobServiceClient, ExponentialRetry  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     retry = ExponentialRetry(
         initial_backoff=RETRY_INITIAL_BACKOFF_S, increment_base=RETRY_INCREMENT_BASE, retry_total=RETRY_TOTAL
@@ -115,7 +115,7 @@ def blob_service(cfg: StorageConfig, conn_str: str | None = None) -> BlobService
 @contextlib.contextmanager
 def storage_errors(cfg: StorageConfig) -> Iterator[None]:
     """Turn azure-storage-blob exceptions into one-line StorageErrors."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     try:
         yield
@@ -127,7 +127,7 @@ def storage_errors(cfg: StorageConfig) -> Iterator[None]:
     except ServiceRequestError as exc:
         raise StorageError(f"storage unreachable at {cfg.blob_url}: {_first_line(exc)}") from None
     except HttpResponseError as exc:
-        if exc.error_code == "InvalidHeaderValue":
+        if getattr(exc, "error_code", None) == "InvalidHeaderValue":
             raise StorageError(
                 f"storage at {cfg.blob_url} rejected API version {api_version(cfg)} (x-ms-version, from "
                 f"{_version_source(cfg)}): use what your Stack Hub build speaks "

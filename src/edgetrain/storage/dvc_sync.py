@@ -15,9 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from edgetrain.data.version import data_version
+from edgetrain.contract import layout
+from edgetrain.contract.dvcfiles import data_version_of
 from edgetrain.errors import DataError, StorageError
 
 log = logging.getLogger(__name__)
@@ -32,11 +31,7 @@ def _dvc(*args: str, repo: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _out_md5(text: str, path: Path) -> str:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise DataError(f"{path}: not a DVC file with outs[0].md5") from None
-    return data_version(doc, str(path))[0]
+    return data_version_of(text, str(path))[0]
 
 
 def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -45,7 +40,7 @@ def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
     return (errors or lines or ["no output"])[-1]
 
 
-def pull_or_backfill(repo: Path = Path(), dvcfile: str = "data.dvc") -> str:
+def pull_or_backfill(repo: Path = Path(), dvcfile: str = str(layout.DATA_DVC)) -> str:
     """``dvc pull`` the tracked data; backfill the remote from the raw source first if it lacks it.
 
     Returns ``"pulled"`` or ``"backfilled"``.

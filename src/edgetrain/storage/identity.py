@@ -34,7 +34,7 @@ def identity_problem(cfg: EdgeConfig, conn_str: str | None = None) -> str | None
     where = cfg.storage.blob_url
     if recorded is None or not recorded.get("id"):
         return f"no stand-in started for this checkout ({record} missing)"
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - azure SDK loads only when a service is called
 
     with storage_errors(cfg.storage):
         container = blob_service(cfg.storage, conn_str).get_container_client(cfg.storage.raw_container)

@@ -11,7 +11,6 @@ removing drops is left to your own tools.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,13 +19,14 @@ from typing import Any
 
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
+from edgetrain.contract.hashing import md5_digest
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError, StorageError
 from edgetrain.storage.connection import blob_service, is_standin, storage_errors
 
 log = logging.getLogger(__name__)
 
 BLOCK_CONCURRENCY = 4
-READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,23 +42,13 @@ class LandResult:
     removed: list[str]
 
 
-def _md5(source: bytes | Path) -> tuple[bytes, int]:
-    if isinstance(source, bytes):
-        return hashlib.md5(source).digest(), len(source)  # noqa: S324 - Content-MD5, not security
-    digest = hashlib.md5()  # noqa: S324 - Content-MD5, not security
-    with source.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(READ_CHUNK), b""):
-            digest.update(chunk)
-    return digest.digest(), source.stat().st_size
-
-
 def put_blob(container: Any, name: str, source: bytes | Path) -> Landed:
     """Upload ``source`` (bytes, or a file streamed from disk) as ``name``, unless a blob with the same
     size and Content-MD5 is already there."""
-    from azure.core.exceptions import ResourceNotFoundError
-    from azure.storage.blob import ContentSettings
+    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - azure SDK loads only when storage is called
+    from azure.storage.blob import ContentSettings  # noqa: PLC0415 - azure SDK loads only when storage is called
 
-    digest, size = _md5(source)
+    digest, size = md5_digest(source)
     blob = container.get_blob_client(name)
     try:
         props = blob.get_blob_properties()
@@ -66,7 +56,7 @@ def put_blob(container: Any, name: str, source: bytes | Path) -> Landed:
             return Landed(name, size, uploaded=False)
     except ResourceNotFoundError:
         pass
-    settings = ContentSettings(content_type="text/csv", content_md5=digest)
+    settings = ContentSettings(content_type="text/csv", content_md5=bytearray(digest))
     with contextlib.ExitStack() as stack:
         data = source if isinstance(source, bytes) else stack.enter_context(source.open("rb"))
         blob.upload_blob(
@@ -89,8 +79,6 @@ def validate(paths: Sequence[Path], params: Params) -> int:
     Rows with a blank target are refused together for every file (``data.missing_target: error``) or
     left out of the count (``drop``); column names XGBoost refuses are named with their file.
     """
-    from edgetrain.pipeline.drops import check_missing_targets, load_drop
-
     if not paths:
         raise DataError("no files to land")
     seen: dict[str, Path] = {}

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from edgetrain.config.edge import (
@@ -42,6 +42,9 @@ from edgetrain.storage.connection import (
     storage_errors,
 )
 from edgetrain.storage.identity import mark
+
+if TYPE_CHECKING:  # aiohttp loads only when a stand-in starts in this process
+    from edgetrain.storage.strict_proxy import ProxyThread
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
@@ -113,7 +116,7 @@ def proxy_command(listen_port: int, upstream_port: int, max_version: str, log_pa
 
 def create_containers(storage: StorageConfig, conn_str: str) -> None:
     """Create the raw and DVC containers if they do not exist."""
-    from azure.core.exceptions import ResourceExistsError
+    from azure.core.exceptions import ResourceExistsError  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     service = blob_service(storage, conn_str)
     with storage_errors(storage):
@@ -124,7 +127,7 @@ def create_containers(storage: StorageConfig, conn_str: str) -> None:
 
 def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
     """Store the connection string for both DVC remotes in the git-ignored ``.dvc/config.local``."""
-    from dvc.config import Config
+    from dvc.config import Config  # noqa: PLC0415 - dvc is heavy; loaded only to read the DVC config
 
     config = Config(dvc_dir=str(repo / ".dvc"), validate=False)
     with config.edit("local") as local:
@@ -145,19 +148,20 @@ def _state_dir(cfg: EdgeConfig) -> Path:
     return Path(cfg.standin.data_dir)
 
 
-def _read_state(cfg: EdgeConfig) -> dict | None:
+def _read_state(cfg: EdgeConfig) -> dict[str, Any] | None:
     path = _state_dir(cfg) / "state.json"
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return state if isinstance(state, dict) else None
 
 
 def _port(cfg: EdgeConfig) -> int:
     return int(urlsplit(cfg.storage.blob_url).port or cfg.standin.port)
 
 
-def status(cfg: EdgeConfig) -> dict:
+def status(cfg: EdgeConfig) -> dict[str, Any]:
     """What is running: ``{"running": bool, "blob_endpoint": ..., "pids": {...}}``."""
     state = _read_state(cfg) or {}
     pids = state.get("pids", {})
@@ -208,7 +212,7 @@ def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
     state_dir = _state_dir(cfg)
     current = status(cfg)
     if current["running"]:
-        endpoints = Endpoints(_port(cfg), _read_state(cfg)["azurite_port"])  # type: ignore[index]
+        endpoints = Endpoints(_port(cfg), int((_read_state(cfg) or {})["azurite_port"]))
     else:
         down(cfg)
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -282,12 +286,12 @@ class Standin:
         self.max_version = max_version
         self.azurite_version = azurite_version
         self.tools_dir = tools_dir or azurite.TOOLS_DIR
-        self._azurite: subprocess.Popen | None = None
-        self._proxy = None
+        self._azurite: subprocess.Popen[bytes] | None = None
+        self._proxy: ProxyThread | None = None
         self.endpoints: Endpoints | None = None
 
     def __enter__(self) -> Standin:
-        from edgetrain.storage.strict_proxy import ProxyThread
+        from edgetrain.storage.strict_proxy import ProxyThread  # noqa: PLC0415 - aiohttp loads only for an in-process stand-in
 
         az_port = azurite.free_port()
         self._azurite = azurite.start(
@@ -313,7 +317,7 @@ class Standin:
                 self._azurite.wait()
 
     @property
-    def requests(self) -> list:
+    def requests(self) -> list[Any]:
         """Every request the strict proxy saw (method, host, path, version, status)."""
         return self._proxy.state.records if self._proxy else []
 

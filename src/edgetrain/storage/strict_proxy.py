@@ -170,7 +170,7 @@ class ProxyThread:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self._host, self._port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         self._ready.set()
         self._loop.run_forever()
         self._loop.run_until_complete(self._runner.cleanup())

@@ -26,7 +26,7 @@ from edgetrain.config.edge import ComputeConfig
 from edgetrain.config.params import Params
 from edgetrain.errors import ComputeError, DataError, EdgetrainError
 from edgetrain.pipeline.dataset import encode_labels, load_split, partition_files, split_path
-from edgetrain.pipeline.engines.fitted import Fitted
+from edgetrain.pipeline.engines.common import Fitted, cut_at_best
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def worker_path(file: Path, prepared_dir: Path, compute: ComputeConfig) -> str:
 
 def connect(compute: ComputeConfig) -> Any:
     """A client of the configured scheduler with at least ``compute.min_workers`` workers, or ComputeError."""
-    from distributed import Client
+    from distributed import Client  # noqa: PLC0415 - dask loads only when training on a cluster
 
     where = f"compute.scheduler {compute.scheduler}"
     try:
@@ -83,9 +83,11 @@ def connect(compute: ComputeConfig) -> Any:
     return client
 
 
-def _frame(client: Any, files: list[Path], workers: list[str], manifest: dict, args: tuple) -> Any:
-    import dask.dataframe as dd
-    from distributed import wait
+def _frame(
+    client: Any, files: list[Path], workers: list[str], manifest: dict[str, Any], args: tuple[Any, ...]
+) -> Any:
+    import dask.dataframe as dd  # noqa: PLC0415 - dask loads only when training on a cluster
+    from distributed import wait  # noqa: PLC0415 - dask loads only when training on a cluster
 
     prepared_dir, compute = args
     futures = [
@@ -108,9 +110,11 @@ def _frame(client: Any, files: list[Path], workers: list[str], manifest: dict, a
     return dd.from_delayed(futures, meta=empty_frame(manifest["features"]), verify_meta=False)
 
 
-def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: tuple) -> tuple[Any, int]:
-    from xgboost import dask as dxgb
-    from xgboost.collective import Config
+def _train(
+    client: Any, params: Params, xgb_params: dict[str, Any], manifest: dict[str, Any], args: tuple[Any, ...]
+) -> tuple[Any, int]:
+    from xgboost import dask as dxgb  # noqa: PLC0415 - dask loads only when training on a cluster
+    from xgboost.collective import Config  # noqa: PLC0415 - dask loads only when training on a cluster
 
     prepared_dir, compute = args
     workers = sorted(_workers(client))
@@ -138,15 +142,17 @@ def _train(client: Any, params: Params, xgb_params: dict, manifest: dict, args: 
 
 
 def fit(
-    params: Params, prepared_dir: Path, manifest: dict[str, Any], compute: ComputeConfig, xgb_params: dict
+    params: Params,
+    prepared_dir: Path,
+    manifest: dict[str, Any],
+    compute: ComputeConfig,
+    xgb_params: dict[str, Any],
 ) -> Fitted:
     """Train on the cluster; ComputeError with one line when a worker is lost or the cluster fails.
 
     ``xgboost.dask`` would wait for a dead worker's allreduce until the collective timeout, so the
     training runs in a helper thread while this one watches the scheduler's worker list.
     """
-    from edgetrain.pipeline.train import cut_at_best
-
     client = connect(compute)
     outcome: dict[str, Any] = {}
 

@@ -56,7 +56,7 @@ def matrices(
     return dtrain, dvalid
 
 
-def spill_directory(spill_dir: str | None) -> tempfile.TemporaryDirectory:
+def spill_directory(spill_dir: str | None) -> tempfile.TemporaryDirectory[str]:
     """A fresh directory for the pages, removed afterwards (under ``spill_dir`` when set)."""
     if spill_dir:
         Path(spill_dir).mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ def main() -> int:
         log.error("bad setting: %s", exc)
         return 2
     logging.getLogger().setLevel(settings.log_level.upper())
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 - the server loads only when it runs
 
     uvicorn.run(
         f"{__package__}.app:create_app",

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from edgetrain.pipeline import io
+from edgetrain.contract import atomic as io
 
 
 def test_json_is_deterministic_and_sorted(tmp_path) -> None:

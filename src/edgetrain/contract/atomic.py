@@ -1,4 +1,4 @@
-"""Atomic writers shared by the stages: a failed run never leaves a half-written output behind.
+"""Atomic writers: a failed run never leaves a half-written output behind.
 
 Single files are written to a temporary file in the same directory and moved into place with
 :func:`os.replace`. Multi-file outputs are written into a staging directory next to the target by

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from tests.conftest import subprocess_env
 
-from edgetrain.registry.integrity import path_md5
+from edgetrain.contract.hashing import path_md5
 
 
 def _dvc_add(repo: Path, target: str) -> str:
