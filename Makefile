@@ -58,6 +58,7 @@ lint: install ## ruff, mypy --strict, import layering, workflow and shell checks
 	lint-imports
 	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --schemafile deploy/arc/values.schema.json deploy/arc/values.yaml
 	zizmor --offline --persona auditor .github/workflows/
 	$(MAKE) --no-print-directory docs
 
