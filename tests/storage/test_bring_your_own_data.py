@@ -208,7 +208,9 @@ def list_versions(fork: Path) -> list[dict[str, Any]]:
 
 def test_the_stack_hub_import_command_is_the_tested_one() -> None:
     """The account set-up step documents the same import command the test above runs."""
-    account = commands(readme_section("## Point it at your Stack Hub account"))
+    account = commands(
+        readme_section("## Point it at your Stack Hub account", REPO_ROOT / "docs" / "stack-hub-storage.md")
+    )
     own = commands(readme_section(SECTION, DOC))
     documented = [ln.replace("<raw_prefix>", "raw") for ln in account if "import-url" in ln]
     assert documented
