@@ -33,10 +33,11 @@ def test_containers_default_to_the_configured_names() -> None:
     params = TEMPLATE["parameters"]
     assert params["rawContainer"]["defaultValue"] == storage.raw_container
     assert params["dvcContainer"]["defaultValue"] == storage.dvc_container
+    assert params["prContainer"]["defaultValue"] == storage.pr_container
     names = [c["name"] for c in _resources("Microsoft.Storage/storageAccounts/blobServices/containers")]
     assert sorted(names) == sorted(
         f"[concat(parameters('storageAccountName'), '/default/', parameters('{p}'))]"
-        for p in ("rawContainer", "dvcContainer")
+        for p in ("rawContainer", "dvcContainer", "prContainer")
     )
 
 

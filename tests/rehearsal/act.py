@@ -124,6 +124,12 @@ class ActRun:
     jobs: dict[str, str] = field(default_factory=dict)
     #: The requests the storage stand-in saw during this run (the stand-in may be shared with other tests).
     storage_requests: list = field(default_factory=list)
+    #: This run's id (what a ``workflow_run`` event names and ``download-artifact`` ``run-id`` takes).
+    run_id: int = 0
+    event_name: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    #: The run this one triggered (pr-train -> pr-publish), when the rehearsal ran it.
+    then: ActRun | None = None
 
     @property
     def ok(self) -> bool:
@@ -229,14 +235,22 @@ class Rehearsal:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Rehearsal:
+        from tests.rehearsal.broker import RehearsalBroker
         from tests.rehearsal.github_api import GitHubAPI
 
         self.root.mkdir(parents=True, exist_ok=True)
         self._import_source()
         self.github = GitHubAPI(OWNER, NAME, self.origin).__enter__()
+        self.broker = RehearsalBroker(
+            self.source,
+            f"{OWNER}/{NAME}",
+            f"{self.github.url}/_oidc/.well-known/jwks",
+            self.standin.blob_endpoint,
+        ).__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.broker.__exit__(*exc)
         self.github.__exit__(*exc)
 
     def _import_source(self) -> None:
@@ -321,6 +335,10 @@ class Rehearsal:
         _run(["git", "push", "-q", str(self.origin), f"HEAD:refs/heads/{branch}"], work)
         return self.rev(branch)
 
+    def reset_branch(self, branch: str, sha: str) -> None:
+        """Point ``branch`` of the "GitHub" repository at ``sha`` (undo a test's commit)."""
+        _run(["git", "--git-dir", str(self.origin), "update-ref", f"refs/heads/{branch}", sha], self.root)
+
     def merge(self, branch: str, number: int) -> str:
         """Merge ``branch`` into main as GitHub's merge button does ("Merge pull request #N ...")."""
         work = self.checkout("main", "merge")
@@ -342,6 +360,11 @@ class Rehearsal:
 
     # -- storage -------------------------------------------------------------------------------
     def storage_env(self) -> dict[str, str]:
+        """What the runner gives jobs for storage: the broker's socket, never the account key."""
+        return self.broker.env
+
+    def admin_storage_env(self) -> dict[str, str]:
+        """The account key, for the rehearsal's own set-up outside act (an operator seeding the account)."""
         return {"AZURE_STORAGE_CONNECTION_STRING": self.standin.connection_string}
 
     def seed_base(self, *, rows: int = 3000, days: int = 2) -> str:
@@ -354,7 +377,10 @@ class Rehearsal:
         cfg = load_edge_config(work / "config" / "edge.yaml")
         create_containers(cfg.storage, self.standin.connection_string)
         seed(cfg.storage, rows=rows, days=days, seed_value=7, conn_str=self.standin.connection_string)
-        env = {**self.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        env = {
+            **self.admin_storage_env(),
+            "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        }
         _run(["make", "install"], work, env)
         dvc = str(work / ".venv" / "bin" / "dvc")
         _run(
@@ -370,6 +396,13 @@ class Rehearsal:
         return self.rev("main")
 
     # -- events --------------------------------------------------------------------------------
+    @staticmethod
+    def _ref_claim(event: dict[str, Any], ref: str) -> str:
+        """The ``ref`` GitHub gives the run (and its OIDC tokens)."""
+        if "pull_request" in event:
+            return f"refs/pull/{event['pull_request']['number']}/merge"
+        return str(event.get("ref") or f"refs/heads/{ref}")
+
     def pull_request_event(self, branch: str, *, number: int, fork: str | None = None) -> dict[str, Any]:
         head_repo = fork or f"{OWNER}/{NAME}"
         repo = {
@@ -402,6 +435,48 @@ class Rehearsal:
                 "html_url": f"https://github.com/{OWNER}/{NAME}",
             },
         }
+
+    def workflow_run_event(self, run: ActRun, workflow: str) -> dict[str, Any]:
+        """The ``workflow_run`` (completed) event GitHub sends when ``run`` of ``workflow`` (its name) ends.
+
+        Like GitHub's, it names the pull request only when its head is in this repository (a fork's
+        ``pull_requests`` is empty)."""
+        pull = run.event.get("pull_request") or {}
+        head = pull.get("head") or {}
+        here = f"{OWNER}/{NAME}"
+        head_repo = (head.get("repo") or {}).get("full_name", here)
+        repo = {**self.push_event()["repository"], "default_branch": "main"}
+        pulls = [] if head_repo != here or not pull else [{
+            "number": pull["number"],
+            "head": {"ref": head["ref"], "sha": head["sha"], "repo": {"full_name": head_repo}},
+            "base": {"ref": pull["base"]["ref"], "sha": pull["base"]["sha"], "repo": {"full_name": here}},
+        }]  # fmt: skip
+        return {
+            "action": "completed",
+            "workflow": {"name": workflow},
+            "workflow_run": {
+                "id": run.run_id,
+                "name": workflow,
+                "event": run.event_name,
+                "status": "completed",
+                "conclusion": "success" if run.ok else "failure",
+                "head_sha": head.get("sha") or run.event.get("after", ""),
+                "head_branch": head.get("ref", "main"),
+                "head_repository": {"full_name": head_repo},
+                "pull_requests": pulls,
+            },
+            "repository": repo,
+        }
+
+    def pull_request_round(self, branch: str, *, number: int, fork: str | None = None) -> ActRun:
+        """pr-train for a pull request, then (as GitHub would on its completion) pr-publish: ``.then``."""
+        train = self.run(
+            "pr-train.yml", "pull_request", self.pull_request_event(branch, number=number, fork=fork)
+        )
+        train.then = self.run(
+            "pr-publish.yml", "workflow_run", self.workflow_run_event(train, "pr-train"), ref="main"
+        )
+        return train
 
     # -- act -----------------------------------------------------------------------------------
     def act_command(
@@ -475,7 +550,7 @@ class Rehearsal:
             "GIT_CONFIG_VALUE_0": "https://github.com/",
             "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
             **self.github.oidc_env(),
-            # the storage connection string, as deploy/edge-runner puts it in the runner's .env
+            # the broker's socket, as the runner's sandbox mounts it (jobs ask it for a SAS; no account key)
             **self.storage_env(),
             **self.extra_env,
             **(env or {}),
@@ -493,20 +568,29 @@ class Rehearsal:
             all_secrets,
             inputs or {},
         )
-        seen = len(self.standin.requests)
-        started = time.monotonic()
-        done = subprocess.run(
-            [*_no_terminal_prefix(), *cmd],
-            cwd=work,
-            env=_runner_environment(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=ACT_TIMEOUT_S,
-            check=False,
+        self.github.state.oidc.start_run(
+            work / ".github" / "workflows" / workflow, event_name, self._ref_claim(event, ref), self.rev(ref)
         )
+        seen = len(self.standin.requests)
+        # each job's token holds what this run's copy of the workflow grants it (rehearsal/permissions.py)
+        self.github.start_run(work / ".github" / "workflows" / workflow, event_name, event)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [*_no_terminal_prefix(), *cmd],
+                cwd=work,
+                env=_runner_environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=ACT_TIMEOUT_S,
+                check=False,
+            )
+        finally:
+            self.github.end_run()
         seconds = time.monotonic() - started
         output = done.stdout + done.stderr
+        self.github.record_artifacts(self.runs, artifacts)
         return ActRun(
             done.returncode,
             output,
@@ -514,6 +598,9 @@ class Rehearsal:
             job_summaries(output),
             seconds,
             storage_requests=self.standin.requests[seen:],
+            run_id=self.runs,
+            event_name=event_name,
+            event=event,
         )
 
 
