@@ -56,8 +56,9 @@ lint: install ## ruff, mypy --strict, import layering, workflow and shell checks
 	ruff format --check .
 	mypy
 	lint-imports
-	shellcheck .ci/run deploy/edge-runner/bootstrap.sh
+	shellcheck .ci/run deploy/edge-runner/bootstrap.sh deploy/rollout/release-deploy.sh
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --schemafile deploy/arc/values.schema.json deploy/arc/values.yaml
 	zizmor --offline --persona auditor .github/workflows/
 	$(MAKE) --no-print-directory docs
 

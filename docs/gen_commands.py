@@ -37,6 +37,8 @@ file, key or column, and a non-zero exit code:
 | 11 | registry: network failure (after 4 tries with backoff) |
 | 12 | release: `dvc.lock` is stale or the model's md5 differs |
 | 13 | training cluster (Dask) |
+| 14 | deploy: a rollout refused or failed (traffic has not moved) |
+| 15 | storage credential: the broker refused the job or is down (see storage-credentials.md) |
 """
 
 

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Turn an Ubuntu 22.04/24.04 VM on Azure Stack Hub into edgetrain's ephemeral GitHub Actions runner.
+# Turn an Ubuntu 22.04/24.04 VM on Azure Stack Hub into edgetrain's edge runner host: a root-only systemd
+# service (runner_host.py) that registers one just-in-time GitHub Actions runner at a time and runs its one job
+# in a fresh bubblewrap sandbox (job_sandbox.py) that is deleted after the job. See docs/edge-vm.md.
 #
-#   bootstrap.sh            as root, idempotent: run by cloud-init at first boot, safe to run again
-#   edgetrain-runner register   (installed copy) systemd's root-only pre-start step: register one runner
+#   bootstrap.sh      as root, idempotent: run by cloud-init at first boot, safe to run again
 #
-# Settings: /etc/edgetrain/runner.conf (KEY=VALUE lines, parsed, never executed):
-#   GITHUB_REPOSITORY_URL  https://github.com/<owner>/<repo>            (required)
-#   RUNNER_LABELS          comma list = runner.labels in config/edge.yaml (required)
-#   RUNNER_NAME            default: the host name
-#   GITHUB_API_URL         default https://api.github.com (GitHub Enterprise Server: https://<host>/api/v3)
-# Secrets, root only (0600), written by cloud-init:
-#   /etc/edgetrain/github-token               token allowed to create runner registration tokens
-#                                             (fine-grained PAT or app token: Administration read/write)
-#   /etc/edgetrain/storage-connection-string  moved into the runner's .env (0600, runner user only)
+# Settings: /etc/edgetrain/runner.conf (KEY=VALUE lines, parsed, never executed; runner_host.py reads it too):
+#   GITHUB_REPOSITORY_URL  https://github.com/<owner>/<repo>                       (required)
+#   RUNNER_LABELS          comma list = runner.labels in config/edge.yaml          (required)
+#   ROOTFS_IMAGE           the jobs' root file system: an image pinned by digest   (required)
+#                          <registry>/<name>@sha256:<64 hex>, unpacked root-owned into /var/lib/edgetrain/rootfs
+#   RUNNER_NAME, GITHUB_API_URL, GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, RUNNER_POOL, RUNNER_GROUP_ID
+# Secrets, root only (0600 in the 0700 /etc/edgetrain), written by cloud-init, never moved anywhere a job reads:
+#   github-app.pem (with GITHUB_APP_ID, preferred) or github-token   mints just-in-time runner configurations
+#   storage-account.key    the storage account's key (one line): read only by the credential broker
 #
-# For tests: EDGETRAIN_ROOT installs into another root (no apt, no service start, no user switch) and
+# Root never writes into a directory the runner user can write: the runner install, its version stamp and
+# every secret are written into root-owned directories, through a temporary file and a rename that refuses
+# symlinks. A runner install left by an older bootstrap (owned by the runner user) is discarded and replaced.
+#
+# For tests: EDGETRAIN_ROOT installs into another root (no apt, no image pull, no service start) and
 # EDGETRAIN_RUNNER_URL / EDGETRAIN_RUNNER_SHA256 name another tarball (the checksum is always verified).
 set -euo pipefail
 
@@ -24,9 +29,12 @@ RUNNER_USER="edgetrain-runner"
 
 ROOT="${EDGETRAIN_ROOT:-}"
 ETC="$ROOT/etc/edgetrain"
+LIB="$ROOT/usr/local/lib/edgetrain-runner"
 RUNNER_HOME="$ROOT/opt/edgetrain-runner"
+STATE="$ROOT/var/lib/edgetrain"
+CACHE="$ROOT/var/cache/edgetrain"
 UNIT_NAME="edgetrain-runner.service"
-SELF_INSTALLED="$ROOT/usr/local/sbin/edgetrain-runner"
+HOST_FILES=(runner_host.py job_sandbox.py)
 RUNNER_URL="${EDGETRAIN_RUNNER_URL:-https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/actions-runner-linux-x64-$RUNNER_VERSION.tar.gz}"
 RUNNER_SHA256="${EDGETRAIN_RUNNER_SHA256:-$RUNNER_SHA256_PINNED}"
 CURL=(curl --fail --silent --show-error --location --retry 3 --max-time 300)
@@ -58,76 +66,143 @@ check_os() {
   [[ -n "$ROOT" || "$(uname -m)" == x86_64 ]] || die "the pinned runner is linux-x64; this machine is $(uname -m)"
 }
 
+# root_dir PATH MODE: PATH is a directory owned by root, writable by root only, and not a symlink.
+root_dir() {
+  local path="$1" mode="$2"
+  [[ ! -L "$path" ]] || die "$path is a symlink: remove it (root does not follow links here)"
+  install -d -m "$mode" -o 0 -g 0 "$path"
+  chown 0:0 "$path"; chmod "$mode" "$path"
+}
+
+# safe_write DEST MODE < content: a temporary file in DEST's root-owned directory, then an atomic rename
+# (rename replaces a symlink instead of following it; one at DEST is refused all the same).
+safe_write() {
+  local dest="$1" mode="$2" dir tmp
+  dir="$(dirname "$dest")"
+  [[ -d "$dir" && ! -L "$dir" && "$(stat -c %u "$dir")" == 0 ]] || die "$dir must be a root-owned directory"
+  [[ "$(stat -c %a "$dir")" =~ ^[0-7]?[0-7][0145][0145]$ ]] || die "$dir is writable by others: refusing to write in it"
+  [[ ! -L "$dest" ]] || die "$dest is a symlink: refusing to write through it"
+  tmp="$(mktemp "$dir/.edgetrain.XXXXXX")"
+  cat > "$tmp"
+  chown 0:0 "$tmp"; chmod "$mode" "$tmp"
+  mv -fT "$tmp" "$dest"
+}
+
 install_packages() {
   if [[ -n "$ROOT" ]]; then log "packages: skipped (alternate root $ROOT)"; return; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  # What the workflows call: git, make, Python 3 with venv (uv brings the pinned interpreter's packages).
-  local python=(python3 python3-venv)
-  # The project needs Python 3.11+ (uv never downloads one here); 22.04's python3 is 3.10.
-  if grep -q '^VERSION_ID="\?22.04' /etc/os-release; then python+=(python3.11 python3.11-venv); fi
-  apt-get install -y -q --no-install-recommends ca-certificates curl git make tar "${python[@]}"
-}
-
-install_runner_dependencies() {
-  if [[ -n "$ROOT" ]]; then log "runner dependencies: skipped (alternate root $ROOT)"; return; fi
-  "$RUNNER_HOME/bin/installdependencies.sh" > /dev/null  # the runner's own list (ICU, Kerberos, ...)
-  log "runner dependencies: installed"
+  # The host needs python3 (runner_host.py), bubblewrap (the job sandbox), buildah (the pinned rootfs) and
+  # openssl (GitHub App tokens); what jobs run comes from the rootfs image, not from the host.
+  apt-get install -y -q --no-install-recommends ca-certificates curl tar python3 bubblewrap buildah openssl
 }
 
 create_user() {
   if grep -q "^$RUNNER_USER:" "$ROOT/etc/passwd"; then log "user $RUNNER_USER: exists"; return; fi
-  useradd ${ROOT:+--root "$ROOT"} --system --user-group --create-home --home-dir "/var/lib/$RUNNER_USER" \
-    --shell /bin/bash "$RUNNER_USER"
-  log "user $RUNNER_USER: created (unprivileged, no sudo)"
+  # No home directory: every job gets a fresh HOME inside its sandbox.
+  useradd ${ROOT:+--root "$ROOT"} --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin "$RUNNER_USER"
+  log "user $RUNNER_USER: created (unprivileged, no sudo, no home)"
 }
 
-# uid:gid of the runner user, numeric (also right inside an alternate root).
-owner() { awk -F: -v u="$RUNNER_USER" '$1 == u { print $3 ":" $4 }' "$ROOT/etc/passwd"; }
+# The installed runner is good when its stamp matches and every file in it is root-owned and not writable by
+# group or others (an install from an older bootstrap was the runner user's, so a job may have edited it).
+runner_intact() {
+  [[ -d "$RUNNER_HOME" && ! -L "$RUNNER_HOME" && -f "$RUNNER_HOME/.edgetrain-runner-version" ]] || return 1
+  [[ "$(cat "$RUNNER_HOME/.edgetrain-runner-version")" == "$RUNNER_VERSION" ]] || return 1
+  [[ -z "$(find "$RUNNER_HOME" \( ! -uid 0 -o -perm /022 \) ! -type l -print -quit)" ]]
+}
 
 install_runner() {
-  if [[ -f "$RUNNER_HOME/.edgetrain-runner-version" \
-        && "$(cat "$RUNNER_HOME/.edgetrain-runner-version")" == "$RUNNER_VERSION" ]]; then
-    log "runner $RUNNER_VERSION: installed"; return
-  fi
-  local tmp; tmp="$(mktemp -d)"
+  if runner_intact; then log "runner $RUNNER_VERSION: installed (root-owned)"; return; fi
+  root_dir "$ROOT/opt" 0755
+  local tmp; tmp="$(mktemp -d "$ROOT/opt/.edgetrain-runner.XXXXXX")"  # root-owned 0700 until it is complete
   # shellcheck disable=SC2064  # expand now: $tmp is local
   trap "rm -rf '$tmp'" EXIT
   "${CURL[@]}" --output "$tmp/runner.tar.gz" "$RUNNER_URL" || die "cannot download $RUNNER_URL"
   echo "$RUNNER_SHA256  $tmp/runner.tar.gz" | sha256sum --check --status \
     || die "checksum mismatch for $RUNNER_URL (want sha256 $RUNNER_SHA256): refusing to install it"
-  install -d -m 0750 "$RUNNER_HOME"
-  tar -xzf "$tmp/runner.tar.gz" -C "$RUNNER_HOME"
-  echo "$RUNNER_VERSION" > "$RUNNER_HOME/.edgetrain-runner-version"
-  chown -R "$(owner)" "$RUNNER_HOME"
-  log "runner $RUNNER_VERSION: installed in $RUNNER_HOME (sha256 verified)"
+  mkdir "$tmp/runner"
+  tar -xzf "$tmp/runner.tar.gz" -C "$tmp/runner" --no-same-owner --no-same-permissions
+  rm "$tmp/runner.tar.gz"
+  mkdir "$tmp/runner/_work" "$tmp/runner/_diag"  # mount points for the job's fresh directories
+  chown -R 0:0 "$tmp/runner"; chmod -R go-w "$tmp/runner"; chmod 0755 "$tmp/runner"
+  printf '%s\n' "$RUNNER_VERSION" | safe_write "$tmp/runner/.edgetrain-runner-version" 0644
+  if [[ -e "$RUNNER_HOME" || -L "$RUNNER_HOME" ]]; then
+    mv -T "$RUNNER_HOME" "$tmp/old"  # an old or tampered install, with whatever a job planted in it
+  fi
+  mv -T "$tmp/runner" "$RUNNER_HOME"
+  rm -rf "$tmp"
+  trap - EXIT
+  log "runner $RUNNER_VERSION: installed in $RUNNER_HOME (sha256 verified, root-owned, read-only to jobs)"
+}
+
+# secure_secret NAME: an existing regular file in $ETC becomes root-owned 0600 (a symlink is refused).
+secure_secret() {
+  local path="$ETC/$1"
+  [[ ! -L "$path" ]] || die "$path is a symlink: replace it with the file itself"
+  [[ -f "$path" ]] || return 1
+  chown 0:0 "$path"; chmod 0600 "$path"
 }
 
 install_secrets() {
-  install -d -m 0700 -o 0 -g 0 "$ETC"
-  [[ -f "$ETC/github-token" ]] || die "$ETC/github-token is missing (a token that may create runner registration tokens)"
-  chown 0:0 "$ETC/github-token"; chmod 0600 "$ETC/github-token"
-  local env_file="$RUNNER_HOME/.env" source="$ETC/storage-connection-string"
-  if [[ -f "$source" ]]; then
-    local value; value="$(tr -d '\r\n' < "$source")"
-    [[ -n "$value" ]] || die "$source is empty"
-    touch "$env_file"; chmod 0600 "$env_file"; chown "$(owner)" "$env_file"
-    { grep -v '^AZURE_STORAGE_CONNECTION_STRING=' "$env_file" || true; printf 'AZURE_STORAGE_CONNECTION_STRING=%s\n' "$value"; } \
-      > "$env_file.new"
-    chmod 0600 "$env_file.new"; chown "$(owner)" "$env_file.new"; mv "$env_file.new" "$env_file"
-    rm -f "$source"
-    log "storage connection string: in $env_file (0600, $RUNNER_USER only)"
-  elif grep -q '^AZURE_STORAGE_CONNECTION_STRING=' "$env_file" 2>/dev/null; then
-    log "storage connection string: kept"
+  root_dir "$ETC" 0700
+  if [[ -n "$(conf GITHUB_APP_ID '')" ]]; then
+    secure_secret github-app.pem || die "$ETC/github-app.pem is missing (the private key of the GitHub App in GITHUB_APP_ID)"
   else
-    die "$source is missing (the Stack Hub storage connection string)"
+    secure_secret github-token \
+      || die "$ETC/github-token is missing (a fine-grained token with Administration: read and write; or set GITHUB_APP_ID and github-app.pem)"
   fi
+  # Older user data wrote a connection string (and bootstrap moved it into the runner's .env): keep its key.
+  local old="$ETC/storage-connection-string"
+  if [[ -f "$old" && ! -L "$old" && ! -e "$ETC/storage-account.key" ]]; then
+    local key; key="$(tr -d '\r\n' < "$old" | sed -n 's/.*AccountKey=\([^;]*\).*/\1/p')"
+    [[ -n "$key" ]] || die "$old holds no AccountKey: put the storage account's key in $ETC/storage-account.key"
+    printf '%s\n' "$key" | safe_write "$ETC/storage-account.key" 0600
+    rm -f "$old"
+  fi
+  secure_secret storage-account.key \
+    || die "$ETC/storage-account.key is missing (the storage account's key, for the credential broker)"
+  log "secrets: root-only in $ETC (0600); no job environment holds them"
+}
+
+install_rootfs() {
+  local image digest target
+  image="$(conf ROOTFS_IMAGE)"
+  [[ "$image" =~ @sha256:([0-9a-f]{64})$ ]] || die "$ETC/runner.conf: ROOTFS_IMAGE $image is not pinned by digest (<image>@sha256:<64 hex>)"
+  digest="${BASH_REMATCH[1]}"
+  root_dir "$STATE" 0711; root_dir "$STATE/rootfs" 0755; root_dir "$STATE/jobs" 0711
+  root_dir "$ROOT/var/cache" 0755; root_dir "$CACHE" 0755; root_dir "$CACHE/seed" 0755
+  target="$STATE/rootfs/$digest"
+  if [[ -n "$ROOT" ]]; then log "rootfs: skipped (alternate root $ROOT)"; return; fi
+  if [[ ! -f "$target/.edgetrain-image" ]]; then
+    local tmp ctr mnt
+    tmp="$(mktemp -d "$STATE/rootfs/.unpack.XXXXXX")"
+    ctr="$(buildah --storage-driver vfs from --pull-always "$image")" || die "cannot pull $image: check the egress allowlist and ROOTFS_IMAGE"
+    mnt="$(buildah --storage-driver vfs mount "$ctr")"
+    cp -a "$mnt/." "$tmp/"
+    buildah --storage-driver vfs rm "$ctr" > /dev/null
+    [[ -x "$tmp/usr/bin/sh" && -d "$tmp/etc" ]] || die "$image has no /usr/bin/sh or /etc: choose a merged-/usr Linux image"
+    chown 0:0 "$tmp"; chmod 0755 "$tmp"; chmod -R go-w "$tmp"
+    printf '%s\n' "$image" | safe_write "$tmp/.edgetrain-image" 0644
+    mv -T "$tmp" "$target"
+  fi
+  ln -sfn "$digest" "$STATE/rootfs/.current.new" && mv -T "$STATE/rootfs/.current.new" "$STATE/rootfs/current"
+  log "rootfs: $image in $target (root-owned, read-only to jobs)"
 }
 
 install_service() {
-  local here; here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  install -D -m 0755 "${BASH_SOURCE[0]}" "$SELF_INSTALLED"
-  install -D -m 0644 "$here/$UNIT_NAME" "$ROOT/etc/systemd/system/$UNIT_NAME"
+  local here file; here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  root_dir "$LIB" 0755
+  if [[ "$here" != "$(cd "$LIB" && pwd)" ]]; then
+    for file in bootstrap.sh "${HOST_FILES[@]}" "$UNIT_NAME"; do
+      safe_write "$LIB/$file" 0644 < "$here/$file"
+    done
+    chmod 0755 "$LIB/bootstrap.sh"
+  fi
+  root_dir "$ROOT/etc/systemd" 0755; root_dir "$ROOT/etc/systemd/system" 0755
+  safe_write "$ROOT/etc/systemd/system/$UNIT_NAME" 0644 < "$here/$UNIT_NAME"
+  rm -f "$ROOT/usr/local/sbin/edgetrain-runner"  # the registration step of older bootstraps
   if [[ -n "$ROOT" ]]; then
     systemctl --root="$ROOT" enable "$UNIT_NAME"
     log "service: enabled in $ROOT (not started)"
@@ -139,30 +214,6 @@ install_service() {
   log "service: enabled and started (comes back after a reboot)"
 }
 
-register() {
-  local url api labels name token owner_repo reg
-  url="$(conf GITHUB_REPOSITORY_URL)"; url="${url%/}"
-  api="$(conf GITHUB_API_URL https://api.github.com)"; api="${api%/}"
-  labels="$(conf RUNNER_LABELS)"
-  name="$(conf RUNNER_NAME "$(hostname)")"
-  owner_repo="$(printf '%s' "$url" | sed -E 's#^https?://[^/]+/##')"
-  [[ "$owner_repo" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] || die "GITHUB_REPOSITORY_URL $url is not https://<host>/<owner>/<repo>"
-  token="$(tr -d '\r\n' < "$ETC/github-token")"
-  reg="$("${CURL[@]}" --max-time 30 -X POST \
-      -H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28" \
-      -H "Authorization: Bearer $token" \
-      "$api/repos/$owner_repo/actions/runners/registration-token" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')" \
-    || die "could not get a registration token from $api for $owner_repo (check $ETC/github-token)"
-  # A previous ephemeral registration that never ran a job is replaced (--replace); drop its local files.
-  rm -f "$RUNNER_HOME/.runner" "$RUNNER_HOME/.credentials" "$RUNNER_HOME/.credentials_rsaparams"
-  local as_user=(runuser -u "$RUNNER_USER" --)
-  [[ -z "$ROOT" ]] || as_user=()
-  (cd "$RUNNER_HOME" && "${as_user[@]}" ./config.sh --unattended --ephemeral --replace --disableupdate \
-      --url "$url" --token "$reg" --name "$name" --labels "$labels" --work _work)
-  log "registered ephemeral runner $name with labels $labels"
-}
-
 main() {
   [[ "$(id -u)" == 0 ]] || die "run as root"
   case "${1:-bootstrap}" in
@@ -170,15 +221,15 @@ main() {
       check_os
       conf GITHUB_REPOSITORY_URL > /dev/null
       conf RUNNER_LABELS > /dev/null
+      conf ROOTFS_IMAGE > /dev/null
       install_packages
       create_user
-      install_runner
-      install_runner_dependencies
       install_secrets
+      install_runner
+      install_rootfs
       install_service
       ;;
-    register) register ;;
-    *) die "usage: $0 [bootstrap|register]" ;;
+    *) die "usage: $0 [bootstrap]" ;;
   esac
 }
 

@@ -1,7 +1,12 @@
-"""Render the edge VM's cloud-init user data: bootstrap.sh + the systemd unit + settings + two secrets.
+"""Render the edge VM's cloud-init user data: bootstrap.sh, the runner host (runner_host.py, job_sandbox.py),
+the systemd unit, settings and two root-only secrets.
 
     .venv/bin/python deploy/edge-runner/render_user_data.py --repo-url https://github.com/<owner>/<repo> \
-        --github-token-file ~/gh-token --storage-connection-string-file ~/stackhub-conn > user-data.yaml
+        --rootfs-image ghcr.io/<owner>/<runner-image>@sha256:<digest> \
+        --github-app-id 123 --github-app-installation-id 456 --github-app-key-file ~/app.pem \
+        --storage-account-key-file ~/stackhub-key > user-data.yaml
+
+(``--github-token-file`` instead of the three App options: a fine-grained token, Administration read/write.)
 
 The runner labels come from ``runner.labels`` in ``config/edge.yaml``. The output holds secrets: pass it as
 the VM's custom data (``azuredeploy.json`` parameter ``customData``, base64) and delete it; never commit it.
@@ -11,6 +16,7 @@ the VM's custom data (``azuredeploy.json`` parameter ``customData``, base64) and
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,10 +30,9 @@ sys.path.insert(0, str(REPO / "src"))
 from edgetrain.config.edge import load_edge_config  # noqa: E402
 
 LIB = "/usr/local/lib/edgetrain-runner"
-PLACEHOLDER_TOKEN = "<token that may create runner registration tokens>"  # noqa: S105
-PLACEHOLDER_CONN = (
-    "DefaultEndpointsProtocol=https;AccountName=<account>;AccountKey=<key>;EndpointSuffix=<suffix>"
-)
+PLACEHOLDER_TOKEN = "<fine-grained token: Administration read/write on the repository>"  # noqa: S105
+PLACEHOLDER_IMAGE = "ghcr.io/OWNER/edgetrain-runner-rootfs@sha256:<64 hex digits>"
+PLACEHOLDER_KEY = "<the storage account's key: read only by the credential broker>"
 DEFAULT_APT_MIRROR = "https://azure.archive.ubuntu.com/ubuntu/"
 HEADER = (
     "#cloud-config\n"
@@ -47,15 +52,34 @@ def _literal(dumper: yaml.SafeDumper, value: _Literal) -> yaml.Node:
 yaml.SafeDumper.add_representer(_Literal, _literal)
 
 
-def _file(path: str, content: str, mode: str) -> dict:
+def _file(path: str, content: str, mode: str) -> dict[str, object]:
     return {"path": path, "owner": "root:root", "permissions": mode, "content": _Literal(content)}
 
 
-def render(
-    repo_url: str, labels: list[str], token: str, conn: str, apt_mirror: str = DEFAULT_APT_MIRROR
+def render(  # noqa: PLR0917  (one argument per part of the user data; main() is the one caller)
+    repo_url: str,
+    labels: list[str],
+    credential: tuple[str, str],
+    account_key: str,
+    rootfs_image: str,
+    apt_mirror: str = DEFAULT_APT_MIRROR,
+    app: tuple[str, str] | None = None,
 ) -> str:
-    """The user data as text (``#cloud-config`` first)."""
-    settings = f"GITHUB_REPOSITORY_URL={repo_url}\nRUNNER_LABELS={','.join(labels)}\n"
+    """The user data as text (``#cloud-config`` first); ``credential``: (name in /etc/edgetrain, text)."""
+    settings = (
+        f"GITHUB_REPOSITORY_URL={repo_url}\nRUNNER_LABELS={','.join(labels)}\nROOTFS_IMAGE={rootfs_image}\n"
+    )
+    if app:
+        settings += f"GITHUB_APP_ID={app[0]}\nGITHUB_APP_INSTALLATION_ID={app[1]}\n"
+    host_files = [
+        _file(f"{LIB}/{name}", (HERE / name).read_text(), mode)
+        for name, mode in (
+            ("bootstrap.sh", "0755"),
+            ("runner_host.py", "0644"),
+            ("job_sandbox.py", "0644"),
+            ("edgetrain-runner.service", "0644"),
+        )
+    ]
     doc = {
         "package_update": True,
         # Outbound HTTPS only (the NSG allows nothing else): apt over https.
@@ -65,15 +89,14 @@ def render(
         },
         "ssh_pwauth": False,
         "write_files": [
-            _file(f"{LIB}/bootstrap.sh", (HERE / "bootstrap.sh").read_text(), "0755"),
-            _file(f"{LIB}/edgetrain-runner.service", (HERE / "edgetrain-runner.service").read_text(), "0644"),
+            *host_files,
             _file("/etc/edgetrain/runner.conf", settings, "0644"),
-            _file("/etc/edgetrain/github-token", token.strip() + "\n", "0600"),
-            _file("/etc/edgetrain/storage-connection-string", conn.strip() + "\n", "0600"),
+            _file(f"/etc/edgetrain/{credential[0]}", credential[1].strip() + "\n", "0600"),
+            _file("/etc/edgetrain/storage-account.key", account_key.strip() + "\n", "0600"),
         ],
         "runcmd": [[f"{LIB}/bootstrap.sh"]],
     }
-    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return HEADER + str(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,22 +105,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repo-url", required=True, help="https://github.com/<owner>/<repo>")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "edge.yaml")
-    parser.add_argument("--github-token-file", type=Path)
-    parser.add_argument("--storage-connection-string-file", type=Path)
+    parser.add_argument("--rootfs-image", help="the jobs' root file system: <image>@sha256:<digest>")
+    parser.add_argument("--github-token-file", type=Path, help="fine-grained token (Administration r/w)")
+    parser.add_argument("--github-app-id", help="GitHub App (preferred over a token)")
+    parser.add_argument("--github-app-installation-id")
+    parser.add_argument("--github-app-key-file", type=Path, help="the App's private key (PEM)")
+    parser.add_argument(
+        "--storage-account-key-file", type=Path, help="the account key (one line), for the broker only"
+    )
     parser.add_argument("--apt-mirror", default=DEFAULT_APT_MIRROR, help="an https Ubuntu mirror")
     parser.add_argument("--example", action="store_true", help="placeholders instead of secrets")
     args = parser.parse_args(argv)
+    app = None
     if args.example:
-        token, conn = PLACEHOLDER_TOKEN, PLACEHOLDER_CONN
+        credential, key, image = ("github-token", PLACEHOLDER_TOKEN), PLACEHOLDER_KEY, PLACEHOLDER_IMAGE
     else:
-        if not args.github_token_file or not args.storage_connection_string_file:
-            parser.error(
-                "--github-token-file and --storage-connection-string-file are required (or --example)"
-            )
-        token = args.github_token_file.read_text(encoding="utf-8")
-        conn = args.storage_connection_string_file.read_text(encoding="utf-8")
+        if not args.storage_account_key_file or not args.rootfs_image:
+            parser.error("--rootfs-image and --storage-account-key-file are required (or --example)")
+        if not re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", args.rootfs_image):
+            parser.error(f"--rootfs-image {args.rootfs_image} is not pinned by digest (<image>@sha256:<hex>)")
+        if args.github_app_id:
+            if not args.github_app_installation_id or not args.github_app_key_file:
+                parser.error("--github-app-id needs --github-app-installation-id and --github-app-key-file")
+            app = (args.github_app_id, args.github_app_installation_id)
+            credential = ("github-app.pem", args.github_app_key_file.read_text(encoding="utf-8"))
+        elif args.github_token_file:
+            credential = ("github-token", args.github_token_file.read_text(encoding="utf-8"))
+        else:
+            parser.error("--github-app-id (preferred) or --github-token-file is required (or --example)")
+        key = args.storage_account_key_file.read_text(encoding="utf-8")
+        image = args.rootfs_image
     labels = list(load_edge_config(args.config).runner.labels)
-    sys.stdout.write(render(args.repo_url, labels, token, conn, args.apt_mirror))
+    sys.stdout.write(render(args.repo_url, labels, credential, key, image, args.apt_mirror, app))
     return 0
 
 

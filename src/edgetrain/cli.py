@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "edgetrain.release.cli",
     "edgetrain.doctor.cli",
     "edgetrain.refresh.cli",
+    "edgetrain.broker.cli",
+    "edgetrain.deploy.cli",
 )
 
 

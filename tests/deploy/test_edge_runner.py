@@ -1,8 +1,8 @@
 """The edge VM's bootstrap, run for real as far as it runs here: the rendered cloud-init user data is laid
-into a temporary root, bootstrap.sh creates the user, installs the (checksum-verified) runner, locks the
-secrets down and enables the service there, and the installed copy registers against a loopback GitHub API.
-Checked offline as well: `cloud-init schema` on the user data, shellcheck on the script, systemd-analyze on
-the unit."""
+into a temporary root, bootstrap.sh creates the user, installs the (checksum-verified) runner root-owned,
+locks the secrets down and enables the service there; planted symlinks in every path a job could ever write
+make no root write outside it. Checked offline as well: `cloud-init schema` on the user data, shellcheck on
+the script, systemd-analyze on the unit. The runner host itself is attacked in test_job_sandbox.py."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from edgetrain.config.edge import load_edge_config
 
 DEPLOY = REPO_ROOT / "deploy" / "edge-runner"
 BOOTSTRAP = "usr/local/lib/edgetrain-runner/bootstrap.sh"
+IMAGE = "ghcr.io/edgetrain-org/runner-rootfs@sha256:" + "ab" * 32
 CONN = (
     "DefaultEndpointsProtocol=https;AccountName=edgedata;AccountKey=c2VjcmV0LWtleQ==;"
     "EndpointSuffix=local.azurestack.external"
 )
+ACCOUNT_KEY = "c2VjcmV0LWtleQ=="
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -59,12 +61,14 @@ def _render(repo_url: str, *extra: str) -> str:
 @pytest.fixture
 def secrets(tmp_path: Path, github_api: GitHubStandin) -> list[str]:
     (tmp_path / "token").write_text(github_api.accepted_token + "\n")
-    (tmp_path / "conn").write_text(CONN + "\n")
+    (tmp_path / "key").write_text(ACCOUNT_KEY + "\n")
     return [
         "--github-token-file",
         str(tmp_path / "token"),
-        "--storage-connection-string-file",
-        str(tmp_path / "conn"),
+        "--storage-account-key-file",
+        str(tmp_path / "key"),
+        "--rootfs-image",
+        IMAGE,
     ]
 
 
@@ -105,13 +109,12 @@ def test_user_data_carries_the_configured_labels_and_locks_secrets(secrets: list
     files = {f["path"]: f for f in doc["write_files"]}
     labels = ",".join(load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels)
     assert f"RUNNER_LABELS={labels}\n" in files["/etc/edgetrain/runner.conf"]["content"]
-    for secret in ("/etc/edgetrain/github-token", "/etc/edgetrain/storage-connection-string"):
+    assert f"ROOTFS_IMAGE={IMAGE}\n" in files["/etc/edgetrain/runner.conf"]["content"]
+    for secret in ("/etc/edgetrain/github-token", "/etc/edgetrain/storage-account.key"):
         assert files[secret]["permissions"] == "0600"
         assert files[secret]["owner"] == "root:root"
-    assert (
-        files["/usr/local/lib/edgetrain-runner/bootstrap.sh"]["content"]
-        == (DEPLOY / "bootstrap.sh").read_text()
-    )
+    for name in ("bootstrap.sh", "runner_host.py", "job_sandbox.py", "edgetrain-runner.service"):
+        assert files[f"/usr/local/lib/edgetrain-runner/{name}"]["content"] == (DEPLOY / name).read_text()
     assert all(uri["uri"].startswith("https://") for uri in doc["apt"]["primary"])  # outbound HTTPS only
 
 
@@ -134,6 +137,10 @@ def _skeleton(root: Path) -> None:
     (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
     (etc / "gshadow").write_text("root:*::\n")
     (etc / "os-release").write_text('ID=ubuntu\nVERSION_ID="24.04"\n')
+    nologin = root / "usr/sbin/nologin"
+    nologin.parent.mkdir(parents=True)
+    nologin.write_text("#!/bin/sh\nexit 1\n")
+    nologin.chmod(0o755)
     if Path("/etc/login.defs").exists():
         shutil.copy("/etc/login.defs", etc / "login.defs")
 
@@ -196,24 +203,44 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_bootstrap_then_register(
+def _runner_writable(root: Path, uid: int, gid: int) -> list[str]:
+    """Directories under ``root`` the runner user could create entries in."""
+    found = []
+    for path in [root, *root.rglob("*")]:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if (info.st_uid == uid and mode & 0o200) or (info.st_gid == gid and mode & 0o020) or mode & 0o002:
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def test_bootstrap_installs_everything_root_owned(
     vm: Path, runner_tarball: tuple[Path, str], github_api: GitHubStandin
 ) -> None:
     done = _bootstrap(vm, runner_tarball)
     assert done.returncode == 0, done.stdout + done.stderr
     uid = _uid(vm)
     assert uid != 0
+    passwd = (vm / "etc/passwd").read_text().splitlines()
+    [entry] = [ln for ln in passwd if ln.startswith("edgetrain-runner:")]
+    assert entry.split(":")[5:] == ["/nonexistent", "/usr/sbin/nologin"]  # no persistent HOME
     runner = vm / "opt/edgetrain-runner"
-    assert (runner / "run.sh").stat().st_uid == uid
+    for path in [runner, *runner.rglob("*")]:
+        assert path.lstat().st_uid == 0, path
+        assert not path.lstat().st_mode & 0o022, path
     assert (runner / ".edgetrain-runner-version").read_text().strip() == "2.337.0"
-    env_file = runner / ".env"
-    assert env_file.stat().st_uid == uid
-    assert _mode(env_file) == 0o600
-    assert f"AZURE_STORAGE_CONNECTION_STRING={CONN}\n" in env_file.read_text()
-    assert not (vm / "etc/edgetrain/storage-connection-string").exists()  # moved, not copied
-    token = vm / "etc/edgetrain/github-token"
-    assert (token.stat().st_uid, _mode(token)) == (0, 0o600)
+    assert (runner / "_work").is_dir()
+    assert (runner / "_diag").is_dir()
+    assert not (runner / ".env").exists()  # no storage key (and nothing else) in the runner's environment
+    for name in ("github-token", "storage-account.key"):
+        secret = vm / "etc/edgetrain" / name
+        assert (secret.stat().st_uid, _mode(secret)) == (0, 0o600)
+    assert (vm / "etc/edgetrain/storage-account.key").read_text() == ACCOUNT_KEY + "\n"
     assert _mode(vm / "etc/edgetrain") == 0o700
+    assert (_mode(vm / "var/lib/edgetrain/jobs"), (vm / "var/lib/edgetrain/jobs").stat().st_uid) == (0o711, 0)
+    assert (vm / "var/cache/edgetrain/seed").stat().st_uid == 0
     wants = vm / "etc/systemd/system/multi-user.target.wants/edgetrain-runner.service"
     assert wants.is_symlink()  # enabled: starts again after a reboot
     assert (vm / "etc/systemd/system/edgetrain-runner.service").read_text() == (
@@ -221,43 +248,90 @@ def test_bootstrap_then_register(
     ).read_text()
     for secret in (CONN, github_api.accepted_token, "c2VjcmV0LWtleQ=="):
         assert secret not in done.stdout + done.stderr
+    assert _runner_writable(vm, uid, uid) == []  # root never writes where the runner user can
 
     again = _bootstrap(vm, runner_tarball)  # idempotent
     assert again.returncode == 0, again.stdout + again.stderr
     assert "user edgetrain-runner: exists" in again.stdout
-    assert "runner 2.337.0: installed" in again.stdout
-    assert "storage connection string: kept" in again.stdout
+    assert "runner 2.337.0: installed (root-owned)" in again.stdout
     assert [ln.split(":")[0] for ln in (vm / "etc/passwd").read_text().splitlines()] == [
         "root",
         "edgetrain-runner",
     ]
-    assert env_file.read_text().count("AZURE_STORAGE_CONNECTION_STRING=") == 1
 
-    registered = _bootstrap(vm, runner_tarball, "register", script="usr/local/sbin/edgetrain-runner")
-    assert registered.returncode == 0, registered.stdout + registered.stderr
-    assert github_api.calls == [
-        (
-            "POST",
-            f"/repos/{github_api.repo}/actions/runners/registration-token",
-            f"Bearer {github_api.accepted_token}",
-        )
+
+def _victim(vm: Path) -> Path:
+    """A root-owned file outside every job-writable path (on a real VM: /etc/ld.so.preload)."""
+    victim = vm / "etc/ld.so.preload"
+    victim.write_text("original\n")
+    victim.chmod(0o644)
+    return victim
+
+
+def test_planted_symlinks_in_an_old_runner_owned_install_make_no_root_write(
+    vm: Path, runner_tarball: tuple[Path, str]
+) -> None:
+    """The install an older bootstrap left (owned by the runner user, so any job could plant links in it) with
+    every file the bootstrap writes there turned into a link to a root-owned file: a re-run writes none."""
+    assert _bootstrap(vm, runner_tarball).returncode == 0
+    uid = _uid(vm)
+    victim = _victim(vm)
+    runner = vm / "opt/edgetrain-runner"
+    planted = [".env", ".env.new", ".edgetrain-runner-version", "_work", "_diag", "run.sh", "config.sh"]
+    for name in planted:
+        path = runner / name
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+        path.symlink_to(victim)
+    for path in [runner, *runner.rglob("*")]:
+        os.lchown(path, uid, uid)  # the old layout: the runner user owned its install
+    (runner / "bin/Runner.Listener").write_text("#!/bin/sh\necho tampered\n")
+    etc = vm / "etc/edgetrain"
+    (etc / "storage-account.key").unlink()
+    (etc / "storage-connection-string").write_text(CONN + "\n")  # what older user data wrote
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "installed in" in done.stdout  # the tampered install was replaced, not kept
+    assert victim.read_text() == "original\n"
+    assert (victim.stat().st_uid, _mode(victim)) == (0, 0o644)
+    assert "tampered" not in (runner / "bin/Runner.Listener").read_text()
+    assert not [p for p in runner.rglob("*") if p.is_symlink() or p.lstat().st_uid != 0]
+    assert not (runner / ".env").exists()
+    assert (etc / "storage-account.key").read_text() == ACCOUNT_KEY + "\n"  # the broker's key file
+    assert _mode(etc / "storage-account.key") == 0o600
+    assert not (etc / "storage-connection-string").exists()
+    assert _runner_writable(vm, uid, uid) == []
+
+
+def test_a_secret_that_is_a_symlink_is_refused(vm: Path, runner_tarball: tuple[Path, str]) -> None:
+    victim = _victim(vm)
+    token = vm / "etc/edgetrain/github-token"
+    token.unlink()
+    token.symlink_to(victim)
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"edgetrain-runner: error: {token} is a symlink: replace it with the file itself"
     ]
-    args = (runner / "config.args").read_text().splitlines()
-    labels = ",".join(load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels)
-    assert "--ephemeral" in args
-    assert "--unattended" in args
-    assert args[args.index("--labels") + 1] == labels
-    assert args[args.index("--token") + 1] == github_api.issued[0]
-    assert args[args.index("--url") + 1] == f"https://github.com/{github_api.repo}"
-    assert github_api.issued[0] not in registered.stdout + registered.stderr
+    assert (victim.read_text(), _mode(victim)) == ("original\n", 0o644)
+
+
+def test_a_rootfs_image_without_digest_is_refused(vm: Path, runner_tarball: tuple[Path, str]) -> None:
+    with (vm / "etc/edgetrain/runner.conf").open("a") as conf:
+        conf.write("ROOTFS_IMAGE=ghcr.io/edgetrain-org/runner-rootfs:latest\n")
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 1
+    assert "ROOTFS_IMAGE ghcr.io/edgetrain-org/runner-rootfs:latest is not pinned by digest" in done.stderr
 
 
 def test_unit_verifies(vm: Path, runner_tarball: tuple[Path, str], tmp_path: Path) -> None:
     assert _bootstrap(vm, runner_tarball).returncode == 0
     unit = (vm / "etc/systemd/system/edgetrain-runner.service").read_text()
-    unit = unit.replace("/usr/local/sbin/", f"{vm}/usr/local/sbin/").replace(
-        "/opt/edgetrain-runner", f"{vm}/opt/edgetrain-runner"
-    )
+    assert "KillMode=control-group" in unit
+    assert "ProtectProc=invisible" in unit
+    unit = unit.replace("/usr/local/lib/", f"{vm}/usr/local/lib/")
     check = tmp_path / "unit" / "edgetrain-runner.service"
     check.parent.mkdir()
     check.write_text(unit)
@@ -278,18 +352,6 @@ def test_a_tarball_with_another_checksum_is_refused(vm: Path, runner_tarball: tu
     assert "checksum mismatch" in done.stderr
     assert "70920811a4f8ad4328818682bca5c6469c1c942fab52448868071d0063816613" in done.stderr
     assert not (vm / "opt/edgetrain-runner/run.sh").exists()
-
-
-def test_refused_github_credential_is_one_clear_line(
-    vm: Path, runner_tarball: tuple[Path, str], github_api: GitHubStandin
-) -> None:
-    assert _bootstrap(vm, runner_tarball).returncode == 0
-    (vm / "etc/edgetrain/github-token").write_text("github_pat_WRONG\n")
-    done = _bootstrap(vm, runner_tarball, "register", script="usr/local/sbin/edgetrain-runner")
-    assert done.returncode == 1
-    assert "could not get a registration token" in done.stderr
-    assert "github_pat_WRONG" not in done.stdout + done.stderr
-    assert not (vm / "opt/edgetrain-runner/config.args").exists()
 
 
 def test_wrong_os_is_refused(vm: Path, runner_tarball: tuple[Path, str]) -> None:

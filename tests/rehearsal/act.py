@@ -229,14 +229,22 @@ class Rehearsal:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Rehearsal:
+        from tests.rehearsal.broker import RehearsalBroker
         from tests.rehearsal.github_api import GitHubAPI
 
         self.root.mkdir(parents=True, exist_ok=True)
         self._import_source()
         self.github = GitHubAPI(OWNER, NAME, self.origin).__enter__()
+        self.broker = RehearsalBroker(
+            self.source,
+            f"{OWNER}/{NAME}",
+            f"{self.github.url}/_oidc/.well-known/jwks",
+            self.standin.blob_endpoint,
+        ).__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.broker.__exit__(*exc)
         self.github.__exit__(*exc)
 
     def _import_source(self) -> None:
@@ -342,6 +350,11 @@ class Rehearsal:
 
     # -- storage -------------------------------------------------------------------------------
     def storage_env(self) -> dict[str, str]:
+        """What the runner gives jobs for storage: the broker's socket, never the account key."""
+        return self.broker.env
+
+    def admin_storage_env(self) -> dict[str, str]:
+        """The account key, for the rehearsal's own set-up outside act (an operator seeding the account)."""
         return {"AZURE_STORAGE_CONNECTION_STRING": self.standin.connection_string}
 
     def seed_base(self, *, rows: int = 3000, days: int = 2) -> str:
@@ -354,7 +367,10 @@ class Rehearsal:
         cfg = load_edge_config(work / "config" / "edge.yaml")
         create_containers(cfg.storage, self.standin.connection_string)
         seed(cfg.storage, rows=rows, days=days, seed_value=7, conn_str=self.standin.connection_string)
-        env = {**self.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        env = {
+            **self.admin_storage_env(),
+            "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        }
         _run(["make", "install"], work, env)
         dvc = str(work / ".venv" / "bin" / "dvc")
         _run(
@@ -370,6 +386,13 @@ class Rehearsal:
         return self.rev("main")
 
     # -- events --------------------------------------------------------------------------------
+    @staticmethod
+    def _ref_claim(event: dict[str, Any], ref: str) -> str:
+        """The ``ref`` GitHub gives the run (and its OIDC tokens)."""
+        if "pull_request" in event:
+            return f"refs/pull/{event['pull_request']['number']}/merge"
+        return str(event.get("ref") or f"refs/heads/{ref}")
+
     def pull_request_event(self, branch: str, *, number: int, fork: str | None = None) -> dict[str, Any]:
         head_repo = fork or f"{OWNER}/{NAME}"
         repo = {
@@ -475,7 +498,7 @@ class Rehearsal:
             "GIT_CONFIG_VALUE_0": "https://github.com/",
             "EDGETRAIN_REHEARSAL_ARTIFACTS": str(artifacts),
             **self.github.oidc_env(),
-            # the storage connection string, as deploy/edge-runner puts it in the runner's .env
+            # the broker's socket, as the runner's sandbox mounts it (jobs ask it for a SAS; no account key)
             **self.storage_env(),
             **self.extra_env,
             **(env or {}),
@@ -492,6 +515,9 @@ class Rehearsal:
             full_env,
             all_secrets,
             inputs or {},
+        )
+        self.github.state.oidc.start_run(
+            work / ".github" / "workflows" / workflow, event_name, self._ref_claim(event, ref), self.rev(ref)
         )
         seen = len(self.standin.requests)
         started = time.monotonic()

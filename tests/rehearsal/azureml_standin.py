@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.rehearsal import azureml_online
+
 STORAGE_SUFFIX = "core.edgetrain.test"  # azure-storage-blob finds the account name before ".blob.core."
 CONTAINER = "azureml-blobstore-standin"
 DATASTORE = "workspaceblobstore"
@@ -76,6 +78,8 @@ class State:
     failures: list[Failure] = field(default_factory=list)
     #: When set, ARM calls must carry ``Authorization: Bearer <token>`` with a token it accepts.
     accept_token: Callable[[str], bool] | None = None
+    #: Online endpoints and deployments (:mod:`tests.rehearsal.azureml_online`).
+    online: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -324,6 +328,11 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
             return 200
+        if st.online is not None:
+            self.body = call.body
+            handled = azureml_online.handle(self, base, rest)
+            if handled is not None:
+                return handled
         self._error(404, "NotImplementedInStandin", f"stand-in: {self.command} {rest} not implemented")
         return 404
 
@@ -450,6 +459,8 @@ class AzureMLStandin:
         self._context.load_cert_chain(self.cert, key)
         self.azurite_endpoint = azurite_endpoint
         self._servers: list[_Server] = []
+        self.online = azureml_online.Online(folder)
+        self.state.online = self.online
 
     def __enter__(self) -> AzureMLStandin:
         self.arm = _Server(self.state, self._context, tls=True)
@@ -461,9 +472,11 @@ class AzureMLStandin:
         # azure-ai-ml never overwrites a registered cloud, so each stand-in registers its own name.
         self.cloud = f"EdgetrainLoopback{self.arm.server_address[1]}"
         self._create_container()
+        self.online.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.online.stop()
         for server in self._servers:
             server.shutdown()
             server.server_close()

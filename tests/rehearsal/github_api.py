@@ -57,6 +57,7 @@ class State:
     pulls: list[dict] = field(default_factory=list)
     id_tokens: list[dict] = field(default_factory=list)
     access_tokens: dict[str, dict] = field(default_factory=dict)
+    oidc: Any = None  # tests.rehearsal.oidc.OidcStandin: the token issuer and the run in progress
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -89,10 +90,6 @@ def _blob_sha(state: State, ref: str, path: str) -> str | None:
         timeout=60,
     )
     return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _b64_json_segment(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -151,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, call: Call) -> tuple[int, Any]:
         if call.path == "/_oidc/token":
             return self._oidc(call)
+        if call.path == "/_oidc/.well-known/jwks":
+            return 200, self.state.oidc.issuer.jwks
         entra = re.fullmatch(r"/_entra/(?P<tenant>[^/]+)/oauth2/v2\.0/token", call.path)
         if entra:
             return self._entra(call, entra["tenant"])
@@ -374,17 +373,18 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- identity -----------------------------------------------------------------------------
     def _oidc(self, call: Call) -> tuple[int, Any]:
+        """GitHub's ID-token endpoint: an RS256 token with the calling job's claims (tests/rehearsal/oidc.py);
+        403 for a job that does not declare ``id-token: write`` or cannot be identified, as on GitHub."""
+        from tests.rehearsal.caller import calling_job
+
         if call.authorization != f"Bearer {self.state.id_request_token}":
             raise _Error(401, "bad ACTIONS_ID_TOKEN_REQUEST_TOKEN")
         audience = (call.query.get("audience") or [""])[0]
-        claims = {
-            "iss": "https://token.actions.githubusercontent.com",
-            "aud": audience,
-            "sub": f"repo:{self.state.owner}/{self.state.repo}:environment:production",
-            "jti": secrets.token_hex(8),
-            "exp": int(time.time()) + 300,
-        }
-        token = f"{_b64_json_segment({'alg': 'none'})}.{_b64_json_segment(claims)}.standin"
+        caller = calling_job(self.client_address[1], self.server.server_address[1])
+        status, claims = self.state.oidc.claims_for(caller.job if caller else None, audience)
+        if status != 200:
+            raise _Error(status, claims["message"])
+        token = self.state.oidc.issuer.token(claims)
         with self.state.lock:
             self.state.id_tokens.append({"token": token, **claims})
         return 200, {"value": token}
@@ -428,7 +428,10 @@ class GitHubAPI:
     """``with GitHubAPI("owner", "repo", bare_git_dir) as api:`` then ``api.url``, ``api.token``."""
 
     def __init__(self, owner: str, repo: str, git_dir: Path) -> None:
+        from tests.rehearsal.oidc import OidcStandin
+
         self.state = State(owner, repo, git_dir, secrets.token_hex(16), secrets.token_hex(16))
+        self.state.oidc = OidcStandin(f"{owner}/{repo}")
 
     def __enter__(self) -> GitHubAPI:
         self._server = _Server(self.state)

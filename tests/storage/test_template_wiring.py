@@ -7,7 +7,7 @@ from configobj import ConfigObj
 from tests.conftest import REPO_ROOT
 
 from edgetrain.config.edge import load_edge_config
-from edgetrain.storage.connection import DVC_CACHE_REMOTE, DVC_RAW_REMOTE
+from edgetrain.storage.connection import DVC_CACHE_REMOTE, DVC_PR_REMOTE, DVC_RAW_REMOTE
 
 
 def test_dvc_remotes_point_at_the_configured_containers() -> None:
@@ -15,6 +15,7 @@ def test_dvc_remotes_point_at_the_configured_containers() -> None:
     dvc = ConfigObj(str(REPO_ROOT / ".dvc" / "config"))
     assert dvc[f'remote "{DVC_CACHE_REMOTE}"']["url"] == f"azure://{storage.dvc_container}"
     assert dvc[f'remote "{DVC_RAW_REMOTE}"']["url"] == f"azure://{storage.raw_container}"
+    assert dvc[f'remote "{DVC_PR_REMOTE}"']["url"] == f"azure://{storage.pr_container}"
     assert dvc["core"]["remote"] == DVC_CACHE_REMOTE  # pushes go to the cache container, never to raw
 
 

@@ -67,7 +67,8 @@ def split_md5(r: Rehearsal, ref: str) -> str:
 def test_trust_split_of_the_job_graph() -> None:
     """Edge job: rows, read-only, no Azure. Hosted jobs: Azure, no rows. Only models and JSON cross."""
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
-    assert list(jobs) == ["production", "verify", "ship"]
+    deploy = [job for job in jobs if job.startswith("deploy-")]  # after ship: tests/rollout/test_workflow.py
+    assert [job for job in jobs if job not in deploy] == ["production", "verify", "ship"]
     assert jobs["verify"]["needs"] == "production"
     assert jobs["ship"]["needs"] == "verify"
 
@@ -95,6 +96,7 @@ def test_trust_split_of_the_job_graph() -> None:
     uploads = {
         job: [s["with"]["name"] for s in jobs[job]["steps"] if s.get("uses", "").startswith("actions/upload")]
         for job in jobs
+        if job not in deploy
     }
     assert uploads == {
         "production": ["production-model"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def test_pr_training_runs_on_the_configured_edge_runner_with_a_read_only_token()
     flow = _load(REPO_ROOT / ".github" / "workflows" / "pr-train.yml")
     job = flow["jobs"]["train"]
     assert job["runs-on"] == load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels
-    assert job["permissions"] == {"contents": "read"}
+    # id-token: write mints the job's OIDC token for the storage broker (no repository write)
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["needs"] == "decide"
     assert flow["jobs"]["decide"]["runs-on"] == "ubuntu-latest"
     script = "\n".join(step.get("run", "") for step in job["steps"])
@@ -90,7 +92,29 @@ def test_only_github_hosted_jobs_can_write(path: Path) -> None:
         assert isinstance(perms, dict), f"{path.name}: {name} must declare its permissions"
         runs_on = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
         if edge & set(runs_on):
-            assert set(perms.values()) <= {"read"}, f"{path.name}: {name} runs PR code on the edge runner"
+            # id-token: write is no write to the repository: it lets the job ask for its OIDC token, which the
+            # storage broker exchanges for its policy's SAS (docs/storage-credentials.md)
+            writes = {k for k, v in perms.items() if v != "read"}
+            assert writes <= {"id-token"}, f"{path.name}: {name} runs PR code on the edge runner"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_edge_jobs_get_storage_only_from_the_broker(path: Path) -> None:
+    """Each edge job asks the broker once, right after install, and holds no storage secret of its own."""
+    edge = set(load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels)
+    for name, job in _load(path)["jobs"].items():
+        runs_on = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
+        if not edge & set(runs_on):
+            continue
+        assert job["permissions"].get("id-token") == "write", f"{path.name}: {name}"
+        assert job.get("environment") == "stackhub", f"{path.name}: {name}"
+        runs = [step.get("run", "") for step in job["steps"]]
+        asks = [i for i, run in enumerate(runs) if "edgetrain broker credential" in run]
+        install = next(i for i, run in enumerate(runs) if "make install" in run)
+        assert asks == [install + 1], f"{path.name}: {name}"
+        text = json.dumps(job)
+        assert "AZURE_STORAGE_CONNECTION_STRING" not in text.replace("# ", "")
+        assert "secrets." not in text, f"{path.name}: {name} takes a secret"
 
 
 def test_every_dvc_remote_verifies_downloads() -> None:

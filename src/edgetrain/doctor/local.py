@@ -13,12 +13,14 @@ from edgetrain.config.edge import load_edge_config
 from edgetrain.config.params import load_params
 from edgetrain.contract import layout
 from edgetrain.contract.yamlfile import read_yaml
+from edgetrain.doctor.credentials import check_no_account_key
 from edgetrain.doctor.result import Context, Result, skipped
 from edgetrain.errors import EdgetrainError
 from edgetrain.storage.connection import (
     CONNECTION_STRING_ENV,
     DVC_CACHE_REMOTE,
     DVC_LOCAL_CONFIG,
+    DVC_PR_REMOTE,
     DVC_RAW_REMOTE,
     connection_string,
 )
@@ -132,6 +134,7 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
     for remote, container in (
         (DVC_CACHE_REMOTE, storage.dvc_container),
         (DVC_RAW_REMOTE, storage.raw_container),
+        (DVC_PR_REMOTE, storage.pr_container),
     ):
         want = f"azure://{container}"
         got = remotes.get(remote, {}).get("url")
@@ -177,7 +180,8 @@ def check_dvc_remotes(ctx: Context) -> Iterator[Result]:
             name,
             True,
             f"{DVC_CACHE_REMOTE} -> {storage.dvc_container}, "
-            f"{DVC_RAW_REMOTE} -> {storage.raw_container}, data.dvc agrees",
+            f"{DVC_RAW_REMOTE} -> {storage.raw_container}, {DVC_PR_REMOTE} -> {storage.pr_container}, "
+            "data.dvc agrees",
         )
 
 
@@ -240,5 +244,5 @@ def check_tools(ctx: Context) -> Iterator[Result]:  # noqa: ARG001 (every check 
     yield Result("tools", True, f"{', '.join(TOOLS)} on PATH; scoring packages {', '.join(SCORING_MODULES)}")
 
 
-FIRST = [check_config, check_connection_string]
+FIRST = [check_config, check_connection_string, check_no_account_key]
 LAST = [check_dvc_remotes, check_runner_labels, check_tools]

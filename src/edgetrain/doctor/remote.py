@@ -15,7 +15,12 @@ from edgetrain.errors import EdgetrainError
 from edgetrain.registry.azureml import AzureMLRegistry
 from edgetrain.registry.errors import RegistryAuthError
 from edgetrain.storage import api_pin
-from edgetrain.storage.connection import blob_service, is_standin
+from edgetrain.storage.connection import (
+    DVC_CACHE_REMOTE,
+    blob_service,
+    dvc_remote_connection_string,
+    is_standin,
+)
 
 log = logging.getLogger(__name__)
 PIN_PROBE_TIMEOUT_S = 60
@@ -51,7 +56,9 @@ def _probe(storage: StorageConfig, conn: str, version: str, container: str) -> t
 
     service = blob_service(storage.model_copy(update={"api_version": version}), conn)
     try:
-        service.get_container_client(container).get_container_properties()
+        # list one page, not container properties: a container SAS (the broker's) may list, never read those
+        pages = service.get_container_client(container).list_blobs(results_per_page=1).by_page()
+        next(iter(pages), None)
     except ResourceNotFoundError:
         return "missing", f"container {container!r} not found"
     except ClientAuthenticationError as exc:
@@ -87,8 +94,9 @@ def check_storage(ctx: Context) -> Iterator[Result]:
     try:
         outcomes = {storage.raw_container: _probe(storage, conn, storage.api_version, storage.raw_container)}
         if outcomes[storage.raw_container][0] in {"ok", "missing"}:
+            dvc_conn = dvc_remote_connection_string(DVC_CACHE_REMOTE, ctx.repo) or conn
             outcomes[storage.dvc_container] = _probe(
-                storage, conn, storage.api_version, storage.dvc_container
+                storage, dvc_conn, storage.api_version, storage.dvc_container
             )
     except EdgetrainError as err:
         yield Result("storage endpoint", False, str(err), "fix the connection string")

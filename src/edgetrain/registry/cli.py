@@ -245,11 +245,16 @@ def _show(args: argparse.Namespace) -> int:
     print("  description:")
     for line in version.description.splitlines() or ["-"]:
         print(f"    {line}")
+    from edgetrain.registry.deployments import TAG_PREFIX, show_lines
+
     print("  lineage:")
-    merged = {**version.properties, **version.tags}
+    merged = {k: v for k, v in {**version.properties, **version.tags}.items() if not k.startswith(TAG_PREFIX)}
     width = max((len(k) for k in merged), default=0)
     for key in sorted(merged):
         print(f"    {key.ljust(width)}  {merged[key]}")
+    print("  deployed:")
+    for line in show_lines(version) or ["    -"]:
+        print(line)
     return 0
 
 

@@ -29,6 +29,8 @@ CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 DVC_LOCAL_CONFIG = Path(".dvc/config.local")
 DVC_CACHE_REMOTE = "stackhub-cache"
 DVC_RAW_REMOTE = "stackhub-raw"
+#: Where pull-request jobs push (storage.pr_container): the only container their credential may write.
+DVC_PR_REMOTE = "pr"
 CONNECT_TIMEOUT_S = 10
 #: Transient failures are retried twice, after about 3 s and 5 s (the SDK default waits 15 s, then 18 s).
 RETRY_TOTAL = 2
@@ -63,6 +65,22 @@ def _from_dvc_local(path: Path = DVC_LOCAL_CONFIG) -> str | None:
 
     section = ConfigObj(str(path)).get(f'remote "{DVC_CACHE_REMOTE}"', {})
     return section.get("connection_string") or None
+
+
+def dvc_remote_connection_string(remote: str, repo: Path = Path()) -> str | None:
+    """The ``connection_string`` DVC uses for ``remote``: the repository's ``.dvc/config.local`` or the
+    global config (``$DVC_GLOBAL_CONFIG_DIR``, where ``edgetrain broker credential`` puts each SAS)."""
+    from configobj import ConfigObj  # noqa: PLC0415 - DVC's own config format, loaded only when asked
+
+    candidates = [repo / DVC_LOCAL_CONFIG]
+    if os.environ.get("DVC_GLOBAL_CONFIG_DIR"):
+        candidates.append(Path(os.environ["DVC_GLOBAL_CONFIG_DIR"]) / "config")
+    for path in candidates:
+        if path.is_file():
+            value = ConfigObj(str(path)).get(f'remote "{remote}"', {}).get("connection_string")
+            if value:
+                return str(value)
+    return None
 
 
 def connection_string(cfg: StorageConfig) -> str:

@@ -106,12 +106,12 @@ def proxy_command(listen_port: int, upstream_port: int, max_version: str, log_pa
 
 
 def create_containers(storage: StorageConfig, conn_str: str) -> None:
-    """Create the raw and DVC containers if they do not exist."""
+    """Create the raw, DVC and pull-request containers if they do not exist."""
     from azure.core.exceptions import ResourceExistsError  # noqa: PLC0415 - azure SDK loads only when storage is called
 
     service = blob_service(storage, conn_str)
     with storage_errors(storage):
-        for name in (storage.raw_container, storage.dvc_container):
+        for name in (storage.raw_container, storage.dvc_container, storage.pr_container):
             with contextlib.suppress(ResourceExistsError):
                 service.create_container(name)
 

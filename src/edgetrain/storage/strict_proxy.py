@@ -3,7 +3,8 @@
 Azurite accepts any recent ``x-ms-version``; Azure Stack Hub does not. This proxy forwards every
 request to Azurite unchanged but first applies Stack Hub's rule: a request whose ``x-ms-version`` is
 newer than the configured version gets ``400 InvalidHeaderValue`` with the same XML error body and
-``x-ms-error-code`` header Stack Hub sends. It also accepts production-style hosts
+``x-ms-error-code`` header Stack Hub sends, and a SAS signed for a newer version (``sv=``) gets
+``403 AuthenticationFailed``. It also accepts production-style hosts
 (``<account>.blob.<endpoint suffix>``, e.g. sent through it as an HTTP proxy) and hands them to
 Azurite with that host, so endpoint-suffix configurations (and their shared-key signatures) are
 exercised for real.
@@ -94,6 +95,30 @@ def invalid_header_response(version: str) -> web.Response:
     )
 
 
+def sas_version_response(signed_version: str) -> web.Response:
+    """Stack Hub's answer to a SAS whose ``sv`` it does not speak: it cannot check the signature (403)."""
+    request_id = str(uuid.uuid4())
+    message = (
+        "Server failed to authenticate the request. Make sure the value of Authorization header is formed "
+        f"correctly including the signature.\nRequestId:{request_id}"
+    )
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code>'
+        f"<Message>{message}</Message><AuthenticationErrorDetail>Signed version {signed_version} is not "
+        "supported.</AuthenticationErrorDetail></Error>"
+    )
+    return web.Response(
+        status=403,
+        reason="Server failed to authenticate the request.",
+        body=body.encode(),
+        headers={
+            "Content-Type": "application/xml",
+            "x-ms-error-code": "AuthenticationFailed",
+            "x-ms-request-id": request_id,
+        },
+    )
+
+
 def is_production_style(host: str) -> bool:
     """True for a Stack Hub style host (``<account>.blob.<suffix>``) rather than ``127.0.0.1:port``."""
     return PRODUCTION_HOST.match(host.lower()) is not None
@@ -120,6 +145,10 @@ def build_app(state: ProxyState) -> web.Application:
         if version is not None and version > state.max_version:
             state.record(RecordedRequest(request.method, host, request.path, version, 400))
             return invalid_header_response(version)
+        signed = request.query.get("sv")
+        if signed is not None and signed > state.max_version:
+            state.record(RecordedRequest(request.method, host, request.path, version, 403))
+            return sas_version_response(signed)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         if is_production_style(host):
             headers["Host"] = host  # Azurite takes the account from a production-style host, as Azure does

@@ -1,0 +1,73 @@
+"""release.yml's deploy jobs and rollback.yml: where each runs, what it may hold, what it is gated by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = REPO / ".github" / "workflows" / "release.yml"
+ROLLBACK = REPO / ".github" / "workflows" / "rollback.yml"
+
+
+def jobs(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())["jobs"]
+
+
+def runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def uses(job: dict) -> list[str]:
+    return [step["uses"].split("@")[0] for step in job["steps"] if "uses" in step]
+
+
+def test_deploy_runs_after_ship_per_target() -> None:
+    flow = jobs(RELEASE)
+    names = list(flow)
+    assert names[names.index("ship") + 1 :] == [
+        "deploy-plan",
+        "deploy-azureml",
+        "deploy-edge",
+        "deploy-edge-record",
+    ]
+    assert flow["deploy-plan"]["needs"] == "ship"
+    assert flow["deploy-azureml"]["needs"] == flow["deploy-edge"]["needs"] == "deploy-plan"
+    assert (
+        flow["deploy-azureml"]["strategy"]["matrix"]["target"]
+        == "${{ fromJSON(needs.deploy-plan.outputs.azureml) }}"
+    )
+    assert (
+        flow["deploy-edge"]["strategy"]["matrix"]["target"]
+        == "${{ fromJSON(needs.deploy-plan.outputs.edge) }}"
+    )
+
+
+def test_azure_only_in_hosted_production_jobs() -> None:
+    for path in (RELEASE, ROLLBACK):
+        for name, job in jobs(path).items():
+            if not name.startswith(("deploy", "rollback")):
+                continue
+            hosted = job["runs-on"] == "ubuntu-latest"
+            if "azure/login" in uses(job) or job["permissions"].get("id-token"):
+                assert hosted, name
+                assert job["environment"] == "production", name
+                assert job["permissions"]["id-token"] == "write", name
+            if not hosted:  # the edge host: its own runner and approval environment, nothing but read
+                assert job["runs-on"][0] == "self-hosted", name
+                assert job["runs-on"][1].startswith("edgetrain-${{"), name
+                assert job["environment"].startswith("edge-${{"), name
+                assert job["permissions"] == {"contents": "read"}, name
+                assert "azure/login" not in uses(job), name
+
+
+def test_steps_run_the_script_with_inputs_through_env() -> None:
+    flow = jobs(RELEASE)
+    assert "release-deploy.sh plan" in runs(flow["deploy-plan"])
+    assert 'release-deploy.sh azureml "$TARGET"' in runs(flow["deploy-azureml"])
+    assert 'release-deploy.sh edge "$TARGET"' in runs(flow["deploy-edge"])
+    assert "deploy record --backend azureml" in runs(flow["deploy-edge-record"])
+    rollback = jobs(ROLLBACK)
+    assert 'release-deploy.sh azureml "$TARGET" rollback' in runs(rollback["rollback-azureml"])
+    assert 'release-deploy.sh edge "$TARGET" rollback' in runs(rollback["rollback-edge"])
