@@ -12,7 +12,7 @@ from edgetrain.config.edge import DEFAULT_EDGE_CONFIG
 DEFAULT_KEY_FILE = Path("/etc/edgetrain/storage-account.key")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from edgetrain.broker.client import DEFAULT_SOCKET, SOCKET_ENV
     from edgetrain.broker.policy import DEFAULT_POLICY
 
