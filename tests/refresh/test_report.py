@@ -9,6 +9,7 @@ import pytest
 from tests.refresh.conftest import land, write_local
 
 from edgetrain.cli import main
+from edgetrain.contract.escape import md
 from edgetrain.refresh.report import compare, psi, render_markdown, summarize
 
 
@@ -46,7 +47,7 @@ def test_summary_and_comparison(drops, params, tmp_path: Path) -> None:  # type:
     report = render_markdown(diff)
     assert f"| {names[3]} | {diff['drops_added'][names[3]]} |" in report
     for feature in params.data.features:
-        assert f"| {feature} |" in report
+        assert f"| {md(feature)} |" in report
     # aggregates only: no CSV row of any drop appears in the report
     for payload in drops.values():
         for row in payload.decode().splitlines()[1:]:

@@ -32,9 +32,9 @@ def test_triggers_and_least_privilege() -> None:
     assert flow["permissions"] == {}
     edge, hosted = flow["jobs"]["refresh"], flow["jobs"]["pull-request"]
     assert edge["runs-on"] == load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels
-    assert edge["permissions"] == {"contents": "read"}
+    assert edge["permissions"] == {"contents": "read", "id-token": "write"}  # id-token: the storage broker
     assert hosted["runs-on"] == "ubuntu-latest"
-    assert hosted["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert hosted["permissions"] == {"contents": "write", "pull-requests": "write", "statuses": "write"}
     assert hosted["needs"] == "refresh"
     assert "needs.refresh.outputs.changed == 'true'" in hosted["if"]
 
@@ -46,12 +46,13 @@ def test_the_edge_job_validates_before_it_records_anything() -> None:
         "edgetrain refresh check",
         "dvc update data.dvc",
         "no new drops",
-        "dvc repro",
-        "dvc push --run-cache",
+        "dvc repro --pull --allow-missing --no-run-cache",
+        "dvc push",
         "edgetrain refresh report",
     ]
     positions = [script.index(marker) for marker in order]
     assert positions == sorted(positions)
+    assert "--run-cache" not in script.replace("--no-run-cache", "")
 
 
 def test_the_pull_request_carries_only_pipeline_records() -> None:

@@ -60,7 +60,7 @@ def test_a_worse_model_is_refused_although_production_recorded_less(
     assert "quality gate" in err
 
 
-def test_production_that_cannot_be_scored_there_is_not_compared(
+def test_production_that_cannot_be_scored_there_fails_closed_unless_forced_with_a_reason(
     model_repo: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wider = [
@@ -73,10 +73,11 @@ def test_production_that_cannot_be_scored_there_is_not_compared(
     promote(model_repo, "1")
     model_repo.release(rounds=1, auc=0.5, message="features changed")
     capsys.readouterr()
-    assert register(model_repo) == 0
-    out = capsys.readouterr().out
-    assert "production v1 cannot be scored on this test split" in out
-    assert "not comparable" in out
+    assert register(model_repo) != 0
+    err = capsys.readouterr().err
+    assert "production v1 cannot be scored on this test split" in err
+    assert "not comparable, the gate fails closed" in err
+    assert register(model_repo, "--force", "--reason", "features changed on purpose") == 0
 
 
 @pytest.mark.parametrize("damage", ["missing", "different"])

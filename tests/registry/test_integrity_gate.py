@@ -103,7 +103,7 @@ def test_gate_compares_with_productions_score_on_the_candidates_split_not_its_re
     assert result.production_value == 0.70
 
 
-def test_gate_without_production_or_comparable_score_passes() -> None:
+def test_gate_passes_without_production_and_fails_closed_without_a_comparable_score() -> None:
     assert gate.compare(
         metric="auc", candidate=0.1, production=None, current=None, higher_is_better=True, tolerance=0
     ).passed
@@ -116,7 +116,7 @@ def test_gate_without_production_or_comparable_score_passes() -> None:
         tolerance=0,
         note="production v4 cannot be scored on this test split (missing column 'c')",
     )
-    assert result.passed
+    assert not result.passed
     assert "missing column 'c'" in result.message
     assert "not comparable" in result.message
 

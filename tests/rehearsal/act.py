@@ -124,6 +124,12 @@ class ActRun:
     jobs: dict[str, str] = field(default_factory=dict)
     #: The requests the storage stand-in saw during this run (the stand-in may be shared with other tests).
     storage_requests: list = field(default_factory=list)
+    #: This run's id (what a ``workflow_run`` event names and ``download-artifact`` ``run-id`` takes).
+    run_id: int = 0
+    event_name: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    #: The run this one triggered (pr-train -> pr-publish), when the rehearsal ran it.
+    then: ActRun | None = None
 
     @property
     def ok(self) -> bool:
@@ -329,6 +335,10 @@ class Rehearsal:
         _run(["git", "push", "-q", str(self.origin), f"HEAD:refs/heads/{branch}"], work)
         return self.rev(branch)
 
+    def reset_branch(self, branch: str, sha: str) -> None:
+        """Point ``branch`` of the "GitHub" repository at ``sha`` (undo a test's commit)."""
+        _run(["git", "--git-dir", str(self.origin), "update-ref", f"refs/heads/{branch}", sha], self.root)
+
     def merge(self, branch: str, number: int) -> str:
         """Merge ``branch`` into main as GitHub's merge button does ("Merge pull request #N ...")."""
         work = self.checkout("main", "merge")
@@ -426,6 +436,48 @@ class Rehearsal:
             },
         }
 
+    def workflow_run_event(self, run: ActRun, workflow: str) -> dict[str, Any]:
+        """The ``workflow_run`` (completed) event GitHub sends when ``run`` of ``workflow`` (its name) ends.
+
+        Like GitHub's, it names the pull request only when its head is in this repository (a fork's
+        ``pull_requests`` is empty)."""
+        pull = run.event.get("pull_request") or {}
+        head = pull.get("head") or {}
+        here = f"{OWNER}/{NAME}"
+        head_repo = (head.get("repo") or {}).get("full_name", here)
+        repo = {**self.push_event()["repository"], "default_branch": "main"}
+        pulls = [] if head_repo != here or not pull else [{
+            "number": pull["number"],
+            "head": {"ref": head["ref"], "sha": head["sha"], "repo": {"full_name": head_repo}},
+            "base": {"ref": pull["base"]["ref"], "sha": pull["base"]["sha"], "repo": {"full_name": here}},
+        }]  # fmt: skip
+        return {
+            "action": "completed",
+            "workflow": {"name": workflow},
+            "workflow_run": {
+                "id": run.run_id,
+                "name": workflow,
+                "event": run.event_name,
+                "status": "completed",
+                "conclusion": "success" if run.ok else "failure",
+                "head_sha": head.get("sha") or run.event.get("after", ""),
+                "head_branch": head.get("ref", "main"),
+                "head_repository": {"full_name": head_repo},
+                "pull_requests": pulls,
+            },
+            "repository": repo,
+        }
+
+    def pull_request_round(self, branch: str, *, number: int, fork: str | None = None) -> ActRun:
+        """pr-train for a pull request, then (as GitHub would on its completion) pr-publish: ``.then``."""
+        train = self.run(
+            "pr-train.yml", "pull_request", self.pull_request_event(branch, number=number, fork=fork)
+        )
+        train.then = self.run(
+            "pr-publish.yml", "workflow_run", self.workflow_run_event(train, "pr-train"), ref="main"
+        )
+        return train
+
     # -- act -----------------------------------------------------------------------------------
     def act_command(
         self,
@@ -520,19 +572,25 @@ class Rehearsal:
             work / ".github" / "workflows" / workflow, event_name, self._ref_claim(event, ref), self.rev(ref)
         )
         seen = len(self.standin.requests)
+        # each job's token holds what this run's copy of the workflow grants it (rehearsal/permissions.py)
+        self.github.start_run(work / ".github" / "workflows" / workflow, event_name, event)
         started = time.monotonic()
-        done = subprocess.run(
-            [*_no_terminal_prefix(), *cmd],
-            cwd=work,
-            env=_runner_environment(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=ACT_TIMEOUT_S,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*_no_terminal_prefix(), *cmd],
+                cwd=work,
+                env=_runner_environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=ACT_TIMEOUT_S,
+                check=False,
+            )
+        finally:
+            self.github.end_run()
         seconds = time.monotonic() - started
         output = done.stdout + done.stderr
+        self.github.record_artifacts(self.runs, artifacts)
         return ActRun(
             done.returncode,
             output,
@@ -540,6 +598,9 @@ class Rehearsal:
             job_summaries(output),
             seconds,
             storage_requests=self.standin.requests[seen:],
+            run_id=self.runs,
+            event_name=event_name,
+            event=event,
         )
 
 

@@ -6,7 +6,8 @@
   loopback stand-in (``.registry`` and ``.aml`` on the object). Cases share it and add branches, so the
   training on ``main`` happens once.
 - ``trained_pr`` (session): pull request #1 (``tune-depth``, ``train.max_depth`` 6 -> 4) run through
-  ``pr-train.yml``: trained on the edge runner, dvc.lock committed back, commented.
+  ``pr-train.yml`` (trained on the edge runner), then ``pr-publish.yml`` on its ``workflow_run`` event
+  (``.then``: dvc.lock committed back, commented, status set).
 """
 
 from __future__ import annotations
@@ -82,4 +83,4 @@ def trained_pr(rehearsal_base: Rehearsal) -> ActRun:
     params = yaml.safe_load(r.show("main", "params.yaml"))
     params["train"]["max_depth"] = 4
     r.commit(PR_BRANCH, {"params.yaml": yaml.safe_dump(params, sort_keys=False)}, "Tune max_depth")
-    return r.run("pr-train.yml", "pull_request", r.pull_request_event(PR_BRANCH, number=PR_NUMBER))
+    return r.pull_request_round(PR_BRANCH, number=PR_NUMBER)

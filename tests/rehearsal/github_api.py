@@ -11,11 +11,20 @@ workflows and records every request in :attr:`GitHubAPI.calls`:
   exchanges such an ID token for an access token (what ``azure/login`` does with a federated credential).
 
 Unknown routes answer ``404`` JSON; bad JSON ``400``; a wrong token ``401``. Only 127.0.0.1.
+
+Per-job tokens: act gives every job one ``GITHUB_TOKEN``, GitHub gives each job its own, scoped to the job's
+``permissions:``. The stand-in recovers the job behind every REST request from the kernel
+(:func:`tests.rehearsal.caller.calling_job`: the step process holding the client socket, its
+``GITHUB_JOB``) and checks the route against that job's permissions in the workflow file of the current run
+(:meth:`GitHubAPI.start_run`, which :meth:`tests.rehearsal.act.Rehearsal.run` calls; rules in
+:mod:`tests.rehearsal.permissions`): ``403`` JSON when the job lacks them, when no run is in progress, or
+when the caller cannot be identified (fail closed). A fork pull request's token is read-only.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -23,11 +32,15 @@ import secrets
 import subprocess
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.rehearsal.caller import calling_job
+from tests.rehearsal.permissions import job_permissions, load_workflow, refusal
 
 BOT_LOGIN = "github-actions[bot]"
 MAX_BODY = 4 * 1024 * 1024
@@ -42,6 +55,9 @@ class Call:
     body: Any
     authorization: str
     status: int = 0
+    #: The workflow (its name) and job (its id) the request came from, "" if it could not be identified.
+    workflow: str = ""
+    job: str = ""
 
 
 @dataclass
@@ -59,6 +75,17 @@ class State:
     access_tokens: dict[str, dict] = field(default_factory=dict)
     oidc: Any = None  # tests.rehearsal.oidc.OidcStandin: the token issuer and the run in progress
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The run in progress: its workflow (parsed file), name, and whether its event is a fork pull request.
+    run: RunContext | None = None
+    #: Finished runs' artifact folders (run id -> folder holding one sub-folder per artifact).
+    artifact_runs: dict[int, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    workflow: dict[str, Any]
+    name: str
+    fork: bool
 
 
 class _Error(Exception):
@@ -103,9 +130,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _send(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload).encode()
+        binary = isinstance(payload, bytes)
+        body = payload if binary else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "application/zip" if binary else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -171,12 +199,32 @@ class Handler(BaseHTTPRequestHandler):
             (r"/git/commits", self._create_commit),
             (r"/git/trees", self._create_tree),
             (r"/git/blobs", self._create_blob),
+            (r"/actions/runs/(?P<run>\d+)/artifacts", self._run_artifacts),
+            (r"/actions/artifacts/(?P<artifact>\d+)/zip", self._artifact_zip),
         )
         for pattern, handler in routes:
             match = re.fullmatch(pattern, rest)
             if match:
+                self._authorize(call, rest)
                 return handler(call, **match.groupdict())
         raise _Error(404, f"Not Found: {self.command} {call.path}")
+
+    def _authorize(self, call: Call, rest: str) -> None:
+        """403 unless the calling job's token holds the permission the route needs (fail closed)."""
+        run = self.state.run
+        if run is None:
+            raise _Error(403, "no workflow run in progress: no job token is valid")
+        caller = calling_job(self.client_address[1], self.server.server_address[1])
+        if caller is None:
+            raise _Error(403, "the calling job could not be identified: refused")
+        call.workflow, call.job = run.name, caller.job
+        if caller.workflow and caller.workflow != run.name:
+            raise _Error(403, f"token of workflow {caller.workflow!r}, not of the run in progress")
+        if caller.job not in run.workflow["jobs"]:
+            raise _Error(403, f"no job {caller.job!r} in workflow {run.name!r}: refused")
+        why = refusal(job_permissions(run.workflow, caller.job, fork=run.fork), call.method, rest)
+        if why is not None:
+            raise _Error(403, f"{why} [job {caller.job}]")
 
     def _issue_comments(self, call: Call, n: str) -> tuple[int, Any]:
         st = self.state
@@ -302,6 +350,31 @@ class Handler(BaseHTTPRequestHandler):
             raise _Error(405, "method not allowed")
         sha = _git(self.state, "rev-parse", "--verify", f"refs/heads/{branch}")
         return 200, {"ref": f"refs/heads/{branch}", "object": {"sha": sha, "type": "commit"}}
+
+    # -- artifacts of earlier runs (what actions/download-artifact with run-id calls) ----------------
+    def _artifacts(self, run: int) -> list[tuple[int, Path]]:
+        folder = self.state.artifact_runs.get(run)
+        if folder is None:
+            raise _Error(404, f"no workflow run {run}")
+        return [(run * 1000 + i, d) for i, d in enumerate(sorted(folder.iterdir())) if d.is_dir()]
+
+    def _run_artifacts(self, call: Call, run: str) -> tuple[int, Any]:
+        found = [{"id": i, "name": d.name} for i, d in self._artifacts(int(run))]
+        return 200, {"total_count": len(found), "artifacts": found}
+
+    def _artifact_zip(self, call: Call, artifact: str) -> tuple[int, Any]:
+        run, _ = divmod(int(artifact), 1000)
+        folder = next((d for i, d in self._artifacts(run) if i == int(artifact)), None)
+        if folder is None:
+            raise _Error(404, f"no artifact {artifact}")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    archive.write(path, path.relative_to(folder).as_posix())
+        if buffer.tell() > MAX_BODY * 16:
+            raise _Error(413, "artifact too large for the stand-in")
+        return 200, buffer.getvalue()
 
     # -- git data API (one commit of several files) ------------------------------------------------
     def _get_commit(self, call: Call, sha: str) -> tuple[int, Any]:
@@ -455,6 +528,24 @@ class GitHubAPI:
     @property
     def calls(self) -> list[Call]:
         return self.state.calls
+
+    def start_run(self, workflow: Path, event_name: str, event: dict[str, Any]) -> None:
+        """Scope the job tokens to ``workflow`` (the file of the run about to start) and its event."""
+        flow = load_workflow(workflow)
+        pull = event.get("pull_request") or {}
+        head = ((pull.get("head") or {}).get("repo") or {}).get("full_name")
+        fork = event_name == "pull_request" and head != f"{self.state.owner}/{self.state.repo}"
+        with self.state.lock:
+            self.state.run = RunContext(flow, str(flow.get("name") or workflow.name), fork)
+
+    def record_artifacts(self, run_id: int, folder: Path) -> None:
+        """Serve ``folder``'s artifacts as those of workflow run ``run_id`` (download-artifact ``run-id``)."""
+        with self.state.lock:
+            self.state.artifact_runs[run_id] = folder
+
+    def end_run(self) -> None:
+        with self.state.lock:
+            self.state.run = None
 
     def oidc_env(self) -> dict[str, str]:
         """What GitHub gives a job with ``id-token: write``."""

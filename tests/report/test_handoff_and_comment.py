@@ -116,7 +116,7 @@ def test_comment_diff_params_and_charts(handoff: Path) -> None:
     assert text.startswith(comment.MARKER)
     assert "| auc |" in text
     assert "+0.0100" in text
-    assert "| train.max_depth | `6` | `4` |" in text
+    assert "| train.max&#95;depth | 6 | 4 |" in text
     assert text.count("```mermaid") == 3  # ROC, precision-recall, importance (no residuals for binary)
     assert got.model_md5 in text
     roc_line = next(line for line in text.splitlines() if line.startswith("  line ["))
@@ -135,3 +135,88 @@ def test_resample_is_a_monotone_step_curve() -> None:
     assert values[10] == 0.9
     assert values[-1] == 1.0
     assert values == sorted(values)
+
+
+def test_what_is_committed_is_rebuilt_from_the_parsed_values(handoff: Path) -> None:
+    honest = load_handoff(handoff, DVC_YAML, PARAMS).files
+    assert honest["dvc.lock"] == (REPO_ROOT / "dvc.lock").read_bytes()  # DVC's own layout, byte for byte
+    lock = handoff / "dvc.lock"
+    lock.write_text(
+        "# 298.1,308.6,1551 a raw row\n" + lock.read_text().replace("  train:\n", "  train:  # row\n")
+    )
+    got = load_handoff(handoff, DVC_YAML, PARAMS)
+    assert b"#" not in got.files["dvc.lock"]
+    assert got.files["dvc.lock"] == honest["dvc.lock"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.replace("schema: '2.0'\n", "schema: '2.0'\nextra: 298.1,308.6\n"), "top-level keys"),
+        (lambda t: t.replace("  train:\n", "  train:\n    note: 298.1,308.6\n", 1), "keys must be among"),
+        (lambda t: t.replace("      hash: md5\n", "      hash: md5\n      row: x\n", 1), "row: unexpected"),
+    ],
+)
+def test_unknown_keys_in_the_lock_are_refused(handoff: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    lock = handoff / "dvc.lock"
+    lock.write_text(mutate(lock.read_text()))
+    with pytest.raises(ConfigError, match=message):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+
+
+def test_links_oversized_and_rewritten_files_are_refused(handoff: Path, tmp_path: Path) -> None:
+    metrics = handoff / "artifacts" / "metrics.json"
+    original = metrics.read_text()
+    metrics.write_text(original.replace("\n", "\n ", 1))  # same values, other bytes
+    with pytest.raises(ConfigError, match="not in the form the pipeline writes"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+    data = json.loads(original)
+    data["auc"] = 0.999
+    metrics.write_text(
+        json.dumps(data, indent=2, sort_keys=True) + "\n"
+    )  # canonical, but not what DVC hashed
+    with pytest.raises(ConfigError, match=r"md5 is not the one dvc\.lock records"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+    metrics.write_text(original)
+    secret = tmp_path / "secret.json"
+    secret.write_text(original)
+    roc = handoff / "artifacts" / "plots" / "roc.json"
+    roc.unlink()
+    roc.symlink_to(secret)
+    with pytest.raises(ConfigError, match="links are refused"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+    roc.unlink()
+    roc.write_text(" " * (2 * 1024 * 1024))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_handoff(handoff, DVC_YAML, PARAMS)
+
+
+def _cli(handoff: Path, head: Path, out: Path) -> int:
+    from edgetrain.cli import main
+
+    return main([
+        "report", "comment", "--handoff", str(handoff), "--head", str(head), "--base-ref", "main",
+        "--repo", str(REPO_ROOT), "--out", str(out / "c.md"), "--changed", str(out / "changed.json"),
+        "--commit-dir", str(out / "commit"),
+    ])  # fmt: skip
+
+
+def test_cli_reads_the_pull_requests_params_through_the_params_model(
+    handoff: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head, out = tmp_path / "head", tmp_path / "out"
+    head.mkdir()
+    out.mkdir()
+    params = {**PARAMS, "note": "<img src=x>"}
+    (head / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _cli(handoff, head, out) != 0
+    assert "note" in capsys.readouterr().err
+    assert not list(out.iterdir())  # nothing written
+    (head / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    assert _cli(handoff, head, out) == 0
+    changed = json.loads((out / "changed.json").read_text())
+    assert "dvc.lock" in changed  # the head holds no dvc.lock: every file is written
+    assert (out / "commit" / "dvc.lock").read_bytes() == (REPO_ROOT / "dvc.lock").read_bytes()
+    (head / "dvc.lock").write_bytes((REPO_ROOT / "dvc.lock").read_bytes())
+    assert _cli(handoff, head, out) == 0
+    assert "dvc.lock" not in json.loads((out / "changed.json").read_text())

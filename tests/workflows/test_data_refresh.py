@@ -6,6 +6,7 @@ pull request as they were."""
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,14 +14,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError
+from tests.conftest import REPO_ROOT
+from tests.rehearsal.act import NAME, OWNER, ActRun, Rehearsal, RehearsalError, _run
+from tests.rehearsal.permissions import unused_permissions
 
 from edgetrain.config.edge import EdgeConfig, StorageConfig
 from edgetrain.data.sample import generate, to_csv_bytes
 from edgetrain.storage.connection import blob_service
 from edgetrain.storage.seed import DEFAULT_START
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# The module fixture is four act runs and a training (the planted run cache): more than the default timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(2400)]
 COMMENT_MARKER = "<!-- edgetrain:pr-train -->"
 REPORT_MARKER = "<!-- edgetrain:data-report -->"
 BASE_DAYS = 2  # rehearsal_base lands DEFAULT_START and the day after
@@ -65,6 +69,18 @@ def _branch(r: Rehearsal, branch: str) -> str | None:
         return None
 
 
+def _plant_run_cache(r: Rehearsal) -> set[str]:
+    """Push a run-cache entry for exactly the tree data-refresh will train (as a pull-request job could)."""
+    work = r.checkout("main", "plant")
+    env = {**r.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    _run(["make", "install"], work, env)
+    dvc = str(work / ".venv" / "bin" / "dvc")
+    _run([dvc, "update", "data.dvc"], work, env)
+    _run([dvc, "repro"], work, env)
+    _run([dvc, "push", "--run-cache"], work, env)
+    return {b for b in _cache_blobs(r) if "/runs/" in f"/{b}"}
+
+
 def _dispatch(r: Rehearsal) -> Seen:
     event = {
         "ref": "refs/heads/main",
@@ -102,6 +118,7 @@ def refresh(rehearsal_base: Rehearsal):  # type: ignore[no-untyped-def]
     frame = generate(NEW_ROWS, 8, NEW_DAY, 1)[NEW_DAY.isoformat()]
     good = to_csv_bytes(frame)
     _land(r, NEW_DAY.isoformat(), good)
+    planted = _plant_run_cache(r)
     opened = _dispatch(r)
     bad_name = _land(r, BAD_DAY.isoformat(), good.replace(b"torque_nm", b"torque", 1))
     try:
@@ -111,7 +128,7 @@ def refresh(rehearsal_base: Rehearsal):  # type: ignore[no-untyped-def]
         blob_service(storage, r.standin.connection_string).get_container_client(
             storage.raw_container
         ).delete_blob(bad_name)
-    return {"before": before, "nothing": nothing, "opened": opened, "failed": failed}
+    return {"before": before, "nothing": nothing, "opened": opened, "failed": failed, "planted": planted}
 
 
 def test_no_new_drop_opens_nothing(refresh) -> None:  # type: ignore[no-untyped-def]
@@ -163,6 +180,19 @@ def test_a_new_drop_opens_the_pull_request_with_report_and_comment(
     )
     # the new data and outputs were pushed to the DVC remote
     assert seen.cache_blobs > refresh["nothing"].cache_blobs
+    # the pull request carries the required status, from the run that trained exactly its tree
+    statuses = [s for s in r.github.state.statuses if s["sha"] == seen.branch_sha]
+    assert [(s["state"], s["context"]) for s in statuses] == [("success", "edgetrain/pr-train")]
+
+
+def test_a_planted_run_cache_entry_is_not_restored(refresh) -> None:  # type: ignore[no-untyped-def]
+    seen = refresh["opened"]
+    assert refresh["planted"]  # the remote held a run-cache entry for this very tree before the run
+    log = seen.run.job_log("refresh")
+    assert "Running stage 'train'" in log
+    assert "is cached - skipping run" not in log
+    paths = [getattr(q, "path", "") or str(q) for q in seen.run.storage_requests]
+    assert not any("/runs/" in p for p in paths)
 
 
 def test_a_bad_drop_fails_with_one_line_and_changes_nothing(refresh) -> None:  # type: ignore[no-untyped-def]
@@ -176,3 +206,9 @@ def test_a_bad_drop_fails_with_one_line_and_changes_nothing(refresh) -> None:  #
     assert seen.pulls == opened.pulls
     assert seen.comments == opened.comments
     assert seen.branch_sha == opened.branch_sha
+
+
+def test_every_job_uses_every_permission_it_declares(refresh, rehearsal_base: Rehearsal) -> None:  # type: ignore[no-untyped-def]
+    assert refresh["opened"].run.ok
+    workflow = REPO_ROOT / ".github" / "workflows" / "data-refresh.yml"
+    assert unused_permissions(workflow, rehearsal_base.github.calls) == {}

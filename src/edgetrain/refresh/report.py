@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params
+from edgetrain.contract.escape import md
 from edgetrain.data.drops import read_drop
 
 SUMMARY_FORMAT = "edgetrain-data-summary/1"
@@ -149,7 +150,7 @@ def _top(stats: dict[str, Any] | None) -> str:
     if not counts or not total:
         return "–"
     key = max(counts, key=lambda k: counts[k])
-    return f"{key} {counts[key] / total:.0%}"
+    return f"{md(key)} {counts[key] / total:.0%}"
 
 
 def render_markdown(diff: dict[str, Any]) -> str:
@@ -158,9 +159,9 @@ def render_markdown(diff: dict[str, Any]) -> str:
     out = [REPORT_MARKER, "### Data refresh", ""]
     out += [f"Rows: {rows['before']} -> {rows['after']} ({rows['after'] - rows['before']:+d})", ""]
     out += ["| drop | rows |", "|---|---:|"]
-    out += [f"| {name} | {count} |" for name, count in sorted(diff["drops_added"].items())]
+    out += [f"| {md(name)} | {count} |" for name, count in sorted(diff["drops_added"].items())]
     if diff["drops_removed"]:
-        out += ["", f"Gone from the raw container: {', '.join(diff['drops_removed'])}"]
+        out += ["", f"Gone from the raw container: {', '.join(md(n) for n in diff['drops_removed'])}"]
     out += [
         "",
         "#### Features (before -> after)",
@@ -176,7 +177,7 @@ def render_markdown(diff: dict[str, Any]) -> str:
             mean = f"{_fmt(b.get('mean'))} -> {_fmt(a['mean'])}"
             spread = f"{_fmt(b.get('std'))} -> {_fmt(a['std'])}"
         missing = f"{_fmt(b.get('missing_rate'), pct=True)} -> {_fmt(a['missing_rate'], pct=True)}"
-        out.append(f"| {name} | {mean} | {spread} | {missing} | {_shift(f['psi'])} |")
+        out.append(f"| {md(name)} | {mean} | {spread} | {missing} | {_shift(f['psi'])} |")
     out += [
         "",
         f"PSI: below {PSI_MODERATE} stable, {PSI_MODERATE}-{PSI_MAJOR} moderate, above {PSI_MAJOR} major.",
@@ -187,6 +188,6 @@ def render_markdown(diff: dict[str, Any]) -> str:
     total_b, total_a = sum(before_counts.values()) or 1, sum(after_counts.values()) or 1
     for key in sorted(set(before_counts) | set(after_counts)):
         b, a = before_counts.get(key, 0), after_counts.get(key, 0)
-        out.append(f"| {key} | {b / total_b:.1%} ({b}) | {a / total_a:.1%} ({a}) |")
+        out.append(f"| {md(key)} | {b / total_b:.1%} ({b}) | {a / total_a:.1%} ({a}) |")
     out += ["", f"Label PSI: {_shift(labels['psi'])}", ""]
     return "\n".join(out)

@@ -41,13 +41,14 @@ def compare(
 
     ``current`` is production's ``metric`` on the *candidate's* test split (see
     :mod:`edgetrain.registry.baseline`), never the figure production recorded on its own, older split;
-    ``None`` means production could not be scored there (``note`` says why) and the gate passes.
+    ``None`` means production could not be scored there (``note`` says why): the gate fails closed, since a
+    missing or forged figure must not open it; a manual run may still override it with a recorded reason.
     """
     if production is None:
         return GateResult(True, "no production version yet; gate passes")
     if current is None:
         why = note or f"production version {production.version} could not be scored on this test split"
-        return GateResult(True, f"{why}; not comparable, gate passes", production.version)
+        return GateResult(False, f"{why}; not comparable, the gate fails closed", production.version)
     worse_by = (current - candidate) if higher_is_better else (candidate - current)
     direction = "higher" if higher_is_better else "lower"
     recorded = production_metric(production, metric)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgetrain.contract import layout
+from edgetrain.contract.escape import md, mermaid
 
 MARKER = "<!-- edgetrain:pr-train -->"
 GRID = tuple(round(i / 20, 2) for i in range(21))
@@ -28,7 +29,7 @@ def metrics_table(base: Mapping[str, float], head: Mapping[str, float]) -> list[
     for key in sorted(set(base) | set(head)):
         old, new = base.get(key), head.get(key)
         change = "-" if old is None or new is None else format(new - old, "+.4f")
-        rows.append(f"| {key} | {_fmt(old)} | {_fmt(new)} | {change} |")
+        rows.append(f"| {md(key)} | {_fmt(old)} | {_fmt(new)} | {change} |")
     return rows
 
 
@@ -49,7 +50,7 @@ def params_table(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[str]:
     if not changed:
         return ["No params changed."]
     rows = ["| param | base | this PR |", "|---|---|---|"]
-    rows += [f"| {k} | `{old.get(k, '-')}` | `{new.get(k, '-')}` |" for k in changed]
+    rows += [f"| {md(k)} | {md(old.get(k, '-'))} | {md(new.get(k, '-'))} |" for k in changed]
     return rows
 
 
@@ -110,7 +111,7 @@ def charts(plots: Mapping[str, list[dict[str, Any]]]) -> list[str]:
         )
     if plots.get("importance"):
         bars = sorted(plots["importance"], key=lambda p: -p["gain"])[:MAX_BARS]
-        names = [f'"{p["feature"]}"' for p in bars]
+        names = [mermaid(p["feature"]) for p in bars]
         out += _chart(
             "Feature importance (mean gain)",
             "feature",

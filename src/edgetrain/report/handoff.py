@@ -9,10 +9,17 @@ that ``params.yaml`` declares, and md5 hex strings. Anything else is one line na
       artifacts/metrics.json        {metric: number}
       artifacts/plots/<name>.json   {"<name>": [{<known key>: number | declared feature}, ...]}
       model.md5                     md5 of artifacts/model/model.ubj as the edge runner computed it
+
+The hand-off is data: regular files only (no links), each at most :data:`MAX_FILE_BYTES`, known names only.
+What the privileged job commits is written from the parsed, checked values (:attr:`Handoff.files`), never
+the received bytes: ``dvc.lock`` is rebuilt from its known keys (comments and unknown keys do not survive),
+JSON files must already be in the form the pipeline writes (``write_json_atomic``) and the metrics file's
+md5 must be the one ``dvc.lock`` records for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -21,9 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from edgetrain.contract import layout
 from edgetrain.contract.yamlfile import parse_yaml
 from edgetrain.errors import ConfigError
+
+MAX_FILE_BYTES = 1024 * 1024
 
 METRICS_FILE = str(layout.METRICS)
 LOCK_FILE = str(layout.DVC_LOCK)
@@ -51,6 +62,9 @@ MAX_POINTS = 1000
 MAX_METRICS = 30
 _METRIC_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_ENTRY_KEYS = ("path", "hash", "md5", "size", "nfiles")
+_STAGE_KEYS = ("cmd", "deps", "params", "outs")
+_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")
 _HANDOFF_FILES = {LOCK_FILE, METRICS_FILE, MD5_FILE} | {layout.PLOTS.child(f"{n}.json") for n in PLOT_KEYS}
 
 
@@ -67,19 +81,22 @@ class Handoff:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{where}: not a finite number")
-    return float(value)
+    return value  # int or float as received, so a re-serialised file is byte-identical
 
 
 def read_metrics(data: Any, where: str = METRICS_FILE) -> dict[str, float]:
+    return {k: v for k, v in _clean_metrics(data, where).items() if v is not None}
+
+
+def _clean_metrics(data: Any, where: str) -> dict[str, float | None]:
     if not isinstance(data, Mapping) or len(data) > MAX_METRICS:
         raise ConfigError(f"{where}: must be a mapping of at most {MAX_METRICS} metrics")
-    out = {}
+    out: dict[str, float | None] = {}
     for key, value in data.items():
         if not isinstance(key, str) or not _METRIC_KEY.match(key):
             raise ConfigError(f"{where}: {str(key)[:40]!r}: not a metric name")
-        if value is None:  # evaluate writes null when a metric cannot be computed (e.g. one class)
-            continue
-        out[key] = _number(value, f"{where}: {key}")
+        # evaluate writes null when a metric cannot be computed (e.g. one class)
+        out[key] = None if value is None else _number(value, f"{where}: {key}")
     return out
 
 
@@ -99,9 +116,11 @@ def read_plot(name: str, data: Any, features: Sequence[str], where: str) -> list
             if key == "feature" or (name == "confusion" and key in {"actual", "predicted"}):
                 if key == "feature" and value not in features:
                     raise ConfigError(f"{where}: point {i}: feature is not one of params.yaml data.features")
-                if key != "feature" and not isinstance(value, int | str | bool):
+                if key != "feature" and not (
+                    isinstance(value, int) or (isinstance(value, str) and _LABEL.match(value))
+                ):
                     raise ConfigError(f"{where}: point {i}: {key}: not a class label")
-                clean[key] = value if key == "feature" else str(value)[:20]
+                clean[key] = value
             else:
                 clean[key] = _number(value, f"{where}: point {i}: {key}")
         out.append(clean)
@@ -112,35 +131,74 @@ def check_lock(lock: Any, dvc_yaml: Mapping[str, Any], params: Mapping[str, Any]
     """``dvc.lock`` may only hold the stages, commands and paths of ``dvc.yaml``, md5s, sizes and params."""
     if not isinstance(lock, Mapping) or not isinstance(lock.get("stages"), Mapping):
         raise ConfigError(f"{LOCK_FILE}: no stages")
+    if set(lock) != {"schema", "stages"} or lock["schema"] != "2.0":
+        raise ConfigError(f"{LOCK_FILE}: top-level keys must be schema ('2.0') and stages")
     stages = dvc_yaml.get("stages") or {}
     for name, stage in lock["stages"].items():
         where = f"{LOCK_FILE}: stages.{str(name)[:40]}"
         if name not in stages:
             raise ConfigError(f"{where}: not a stage of dvc.yaml")
+        if not isinstance(stage, Mapping) or not set(stage) <= set(_STAGE_KEYS):
+            raise ConfigError(f"{where}: keys must be among {list(_STAGE_KEYS)}")
         if stage.get("cmd") != stages[name].get("cmd"):
             raise ConfigError(f"{where}.cmd: differs from dvc.yaml")
-        declared = {_path(d) for d in [*(stages[name].get("deps") or []), *(stages[name].get("outs") or [])]}
-        declared |= {
-            _path(m) for m in [*(stages[name].get("metrics") or []), *(stages[name].get("plots") or [])]
-        }
+        spec = stages[name]
+        declared = {_path(d) for key in ("deps", "outs", "metrics", "plots") for d in spec.get(key) or []}
         for kind in ("deps", "outs"):
             for entry in stage.get(kind) or []:
-                if entry.get("path") not in declared:
-                    raise ConfigError(f"{where}.{kind}: {str(entry.get('path'))[:60]!r} is not in dvc.yaml")
-                for key, value in entry.items():
-                    ok = (
-                        key == "path"
-                        or (key == "hash" and value == "md5")
-                        or (key == "md5" and isinstance(value, str) and _MD5.match(value))
-                        or (key in {"size", "nfiles"} and isinstance(value, int))
-                    )
-                    if not ok:
-                        raise ConfigError(f"{where}.{kind}: {entry.get('path')}: {key}: unexpected value")
-        for values in (stage.get("params") or {}).values():
-            for key, value in (values or {}).items():
-                if _lookup(params, str(key)) != value:
-                    raise ConfigError(f"{where}.params: {key}: differs from params.yaml")
+                _check_entry(entry, declared, f"{where}.{kind}")
+        _check_params(stage.get("params") or {}, params, where)
     return dict(lock)
+
+
+def _check_entry(entry: Any, declared: set[str], where: str) -> None:
+    if not isinstance(entry, Mapping) or entry.get("path") not in declared:
+        path = entry.get("path") if isinstance(entry, Mapping) else entry
+        raise ConfigError(f"{where}: {str(path)[:60]!r} is not in dvc.yaml")
+    for key, value in entry.items():
+        ok = (
+            key == "path"
+            or (key == "hash" and value == "md5")
+            or (key == "md5" and isinstance(value, str) and _MD5.match(value))
+            or (key in {"size", "nfiles"} and isinstance(value, int) and not isinstance(value, bool))
+        )
+        if not ok:
+            raise ConfigError(f"{where}: {entry.get('path')}: {str(key)[:40]}: unexpected value")
+
+
+def _check_params(recorded: Any, params: Mapping[str, Any], where: str) -> None:
+    if not isinstance(recorded, Mapping):
+        raise ConfigError(f"{where}.params: not a mapping")
+    for file, values in recorded.items():
+        if file != "params.yaml" or not isinstance(values, Mapping):
+            raise ConfigError(f"{where}.params: {str(file)[:40]!r}: only params.yaml is read")
+        for key, value in values.items():
+            if _lookup(params, str(key)) != value:
+                raise ConfigError(f"{where}.params: {str(key)[:40]}: differs from params.yaml")
+
+
+def canonical_lock(lock: Mapping[str, Any]) -> str:
+    """``dvc.lock`` written from the checked values only, in DVC's own layout (comments do not survive)."""
+    stages: dict[str, Any] = {}
+    for name, stage in lock["stages"].items():
+        out: dict[str, Any] = {}
+        for key in _STAGE_KEYS:
+            if key not in stage:
+                continue
+            if key in {"deps", "outs"}:
+                out[key] = [{k: e[k] for k in _ENTRY_KEYS if k in e} for e in stage[key]]
+            elif key == "params":
+                out[key] = {f: dict(v) for f, v in stage[key].items()}
+            else:
+                out[key] = stage[key]
+        stages[str(name)] = out
+    return yaml.safe_dump({"schema": "2.0", "stages": stages}, sort_keys=False, width=2**31)
+
+
+def canonical_json(data: Any) -> bytes:
+    """The bytes ``edgetrain.pipeline.io.write_json_atomic`` writes for ``data``."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
 
 
 def _path(entry: Any) -> str:
@@ -157,36 +215,59 @@ def _lookup(params: Mapping[str, Any], dotted: str) -> Any:
 
 
 def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str, Any]) -> Handoff:
-    """Read and check a hand-off folder (see the module docstring for the layout)."""
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    """Read and check a hand-off folder (see the module docstring for the layout and rules)."""
+    present = _regular_files(folder)
     extra = sorted(present - _HANDOFF_FILES)
     if extra:
         raise ConfigError(f"{folder}: unexpected file in the hand-off: {extra[0][:80]}")
     for needed in (LOCK_FILE, METRICS_FILE, MD5_FILE):
         if needed not in present:
             raise ConfigError(f"{folder}: {needed}: missing from the hand-off")
-    files = {p: (folder / p).read_bytes() for p in present}
+    received = {p: (folder / p).read_bytes() for p in present}
     features = list((params.get("data") or {}).get("features") or [])
     try:
-        metrics = read_metrics(json.loads(files[METRICS_FILE]))
+        metrics_raw = _clean_metrics(json.loads(received[METRICS_FILE]), METRICS_FILE)
         plots = {
-            name: read_plot(name, json.loads(files[layout.PLOTS.child(f"{name}.json")]), features, name)
+            name: read_plot(name, json.loads(received[layout.PLOTS.child(f"{name}.json")]), features, name)
             for name in PLOT_KEYS
-            if layout.PLOTS.child(f"{name}.json") in files
+            if layout.PLOTS.child(f"{name}.json") in received
         }
-        lock_text = files[LOCK_FILE].decode("utf-8")
-        lock = check_lock(parse_yaml(lock_text, f"{folder}/{LOCK_FILE}"), dvc_yaml, params)
+        lock = check_lock(parse_yaml(received[LOCK_FILE], f"{folder}/{LOCK_FILE}"), dvc_yaml, params)
     except ValueError as err:
         raise ConfigError(f"{folder}: not valid JSON/YAML: {type(err).__name__}") from None
-    md5 = files[MD5_FILE].decode("ascii", errors="replace").strip()
+    files = {LOCK_FILE: canonical_lock(lock).encode("utf-8"), METRICS_FILE: canonical_json(metrics_raw)}
+    files |= {layout.PLOTS.child(f"{n}.json"): canonical_json({n: points}) for n, points in plots.items()}
+    for path, data in files.items():
+        if path != LOCK_FILE and data != received[path]:
+            raise ConfigError(f"{folder}/{path}: not in the form the pipeline writes (re-serialised differs)")
+    recorded_metrics = _recorded(lock, METRICS_FILE)
+    if recorded_metrics != [hashlib.md5(files[METRICS_FILE]).hexdigest()]:  # noqa: S324 - DVC's content hash
+        raise ConfigError(f"{folder}/{METRICS_FILE}: md5 is not the one dvc.lock records for it")
+    md5 = received[MD5_FILE].decode("ascii", errors="replace").strip()
     if not re.fullmatch(r"[0-9a-f]{32}", md5):
         raise ConfigError(f"{folder}/{MD5_FILE}: not an md5")
-    recorded = [
-        o.get("md5")
-        for s in lock["stages"].values()
-        for o in s.get("outs") or []
-        if o.get("path") == MODEL_PATH
-    ]
+    recorded = _recorded(lock, MODEL_PATH)
     if recorded != [md5]:
         raise ConfigError(f"{folder}/{MD5_FILE}: {md5} is not the model md5 dvc.lock records ({recorded})")
-    return Handoff(metrics, plots, md5, lock, lock_text, files)
+    metrics = {k: v for k, v in metrics_raw.items() if v is not None}
+    return Handoff(metrics, plots, md5, lock, files[LOCK_FILE].decode("utf-8"), files)
+
+
+def _regular_files(folder: Path) -> set[str]:
+    """Relative paths of the folder's files; a link, device or oversized file stops here."""
+    present: set[str] = set()
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            raise ConfigError(f"{folder}/{rel[:80]}: not a regular file (links are refused)")
+        if p.is_file():
+            if p.stat().st_size > MAX_FILE_BYTES:
+                raise ConfigError(f"{folder}/{rel[:80]}: larger than {MAX_FILE_BYTES} bytes")
+            present.add(rel)
+    return present
+
+
+def _recorded(lock: Mapping[str, Any], path: str) -> list[Any]:
+    return [
+        o.get("md5") for s in lock["stages"].values() for o in s.get("outs") or [] if o.get("path") == path
+    ]
