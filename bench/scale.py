@@ -29,11 +29,12 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
 import train_and_pull as tp
 
 WORK = tp.WORK / "scale"
 SECTION = "## Beyond one VM"
-RAW = tp.BENCH / "scale.json"
+RAW = tp.RESULTS.with_name("scale.json")  # next to the results (a smoke run writes its own)
 CHUNK_ROWS = 1_000_000
 ROUNDS = 20
 MIB = 1024 * 1024
@@ -101,7 +102,12 @@ def train(work: Path, prepared: Path, params: Path, edge_config: Path, label: st
 # --- 1. in-memory vs external memory ---------------------------------------------------------------
 
 
-def bench_extmem(sizes: list[int]) -> dict:
+def _median_run(runs: list[tp.Run]) -> dict:
+    return {k: harness.median([getattr(r, k) for r in runs]) for k in ("wall", "cpu", "rss_mb")}
+
+
+def bench_extmem(sizes: list[int], repeats: int) -> dict:
+    """Per size, ``repeats`` interleaved rounds of in-memory and external-memory training; medians."""
     work = tp.fresh(WORK / "extmem")
     params = bench_params()
     p_mem = write_yaml(work / "mem.yaml", params)
@@ -111,9 +117,23 @@ def bench_extmem(sizes: list[int]) -> dict:
     for rows in sizes:
         prepared = work / f"prepared-{rows}"
         data = build_prepared(prepared, rows, params)
-        mem = train(work, prepared, p_mem, config, f"mem-{rows}")
-        ext = train(work, prepared, p_ext, config, f"ext-{rows}")
-        rows_out.append({**data, "mem": mem.__dict__, "ext": ext.__dict__})
+        count = iter(range(1_000_000))
+        runs = harness.interleave(
+            {
+                "mem": lambda: train(work, prepared, p_mem, config, f"mem-{rows}-{next(count)}"),  # noqa: B023
+                "ext": lambda: train(work, prepared, p_ext, config, f"ext-{rows}-{next(count)}"),  # noqa: B023
+            },
+            repeats,
+        )
+        rows_out.append(
+            {
+                **data,
+                "mem": _median_run(runs["mem"]),
+                "ext": _median_run(runs["ext"]),
+                "mem_walls": [r.wall for r in runs["mem"]],
+                "ext_walls": [r.wall for r in runs["ext"]],
+            }
+        )
         shutil.rmtree(prepared)
     return {"rounds": ROUNDS, "sizes": rows_out}
 
@@ -310,14 +330,17 @@ def bench_pull(total_bytes: int, shapes: dict[str, int], repeats: int) -> dict:
 
 def _extmem_table(res: dict) -> list[str]:
     lines = [
-        "| rows | raw CSV (est.) | in-memory wall (s) | external wall (s) | wall ext/mem | CPU ext/mem "
+        "| rows | raw CSV (est.) | in-memory wall (s), median (min-max) | external wall (s) | wall ext/mem "
+        "| CPU ext/mem "
         "| in-memory peak RSS (MiB) | external peak RSS (MiB) | RSS ext/mem |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in res["sizes"]:
         mem, ext = s["mem"], s["ext"]
         lines.append(
-            f"| {s['rows']:,} | {s['csv_bytes'] / 1e9:.2f} GB | {mem['wall']:.1f} | {ext['wall']:.1f} "
+            f"| {s['rows']:,} | {s['csv_bytes'] / 1e9:.2f} GB "
+            f"| {harness.spread(s.get('mem_walls') or [mem['wall']], '.1f')} "
+            f"| {harness.spread(s.get('ext_walls') or [ext['wall']], '.1f')} "
             f"| {ext['wall'] / mem['wall']:.2f}x | {ext['cpu'] / mem['cpu']:.2f}x "
             f"| {mem['rss_mb']:.0f} | {ext['rss_mb']:.0f} "
             f"| {ext['rss_mb'] / mem['rss_mb']:.2f}x |"
@@ -451,14 +474,15 @@ def _pull_table(res: dict) -> list[str]:
 
 def _provenance(part: dict) -> list[str]:
     low, high = part["loads"]
-    return [f"- Command: `{part['command']}`; 1-minute load average {low:.1f}-{high:.1f} on 2 CPUs."]
+    when = f"measured {part['date']}; " if "date" in part else ""
+    return [f"- Command: `{part['command']}`; {when}1-minute load average {low:.1f}-{high:.1f} on 2 CPUs."]
 
 
 def render(results: dict) -> str:
     out = [
         SECTION,
         "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Written: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (each table says when it was measured)",
         f"- Machine: {tp.machine()}",
         f"- Versions: {tp.versions()}",
         "- Reproduce: `make bench-scale` (= `python bench/scale.py`; `--part extmem|dask|pull` runs one "
@@ -471,7 +495,8 @@ def render(results: dict) -> str:
             "### In-memory vs external-memory training",
             "",
             f"`edgetrain train` ({results['extmem']['rounds']} rounds, all run; `nthread: 2`), prepared "
-            "partitions of ~700k train rows, each as a subprocess; peak RSS is `ru_maxrss`.",
+            "partitions of ~700k train rows, each as a subprocess, rounds interleaved (`--repeats`), "
+            "medians; peak RSS is `ru_maxrss`.",
             "",
             *_extmem_table(results["extmem"]),
             *_provenance(results["extmem"]),
@@ -506,15 +531,8 @@ def render(results: dict) -> str:
 
 
 def write_section(text: str, section: str = SECTION) -> None:
-    """Replace ``section`` (to the next ``## `` heading) of bench/results.md with ``text``, or append it."""
-    current = tp.RESULTS.read_text() if tp.RESULTS.exists() else "# Benchmarks\n"
-    start = current.find(section)
-    if start < 0:
-        current = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(section))
-        current = current[:start] + text + (current[end + 1 :] if end >= 0 else "")
-    tp.RESULTS.write_text(current)
+    """Replace ``section`` of bench/results.md with ``text`` (or append it); other sections are kept."""
+    harness.write_section(text, section, tp.RESULTS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     try:
         if args.part in ("all", "extmem"):
-            results["extmem"] = bench_extmem(args.sizes)
+            results["extmem"] = bench_extmem(args.sizes, args.repeats)
         if args.part in ("all", "dask"):
             results["dask"] = bench_dask(args.dask_rows, args.repeats)
         if args.part in ("all", "pull"):
@@ -549,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     for part, figures in results.items():
         merged[part] = {**figures, "command": f"python bench/scale.py {' '.join(argv or sys.argv[1:])}"}
         merged[part]["loads"] = [min(tp.LOADS), max(tp.LOADS)]
+        merged[part]["date"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     RAW.write_text(json.dumps(merged, indent=2) + "\n")
     write_section(render(merged))
     print(render(merged))

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -30,15 +29,17 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import metadata
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "bench"
-WORK = BENCH / ".work"
-RESULTS = BENCH / "results.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
+
+REPO = harness.REPO
+BENCH = harness.BENCH
+WORK = harness.WORK
+RESULTS = harness.RESULTS
 SECTION = "## Training and data"
 VENV_BIN = Path(sys.executable).parent
 API_VERSION = "2019-07-07"
@@ -46,7 +47,7 @@ SEED = 42
 START_DAY = date(2026, 11, 1)
 STEP_TIMEOUT_S = 900
 TARGET_WALL, TARGET_RSS, TARGET_PULL = 1.05, 1.2, 0.8
-FIXED_REPEATS = 5
+FIXED_REPEATS = 5  # --fixed-repeats
 DVC_JOBS = (None, 1, 4, 16)  # None: DVC's default
 MB = 1_000_000
 TRAIN_TITLE = "### Train stage vs bare `xgboost.train`"
@@ -149,9 +150,11 @@ def write_drops(folder: Path, rows: int, days: int) -> int:
     return total
 
 
-def bench_train(rows: int, days: int, repeats: int) -> dict:
+def bench_train(rows: int, days: int, repeats: int, fixed_repeats: int | None = None) -> dict:
     work = fresh(WORK / "train")
     shutil.copy(REPO / "params.yaml", work / "params.yaml")
+    # Every stage validates config/edge.yaml (its compute section tunes train): the template's own copy.
+    shutil.copytree(REPO / "config", work / "config")
     csv_bytes = write_drops(work / "data", rows, days)
     prepare = measure("edgetrain", "prepare", cwd=work, label="prepare")
     manifest = json.loads((work / "artifacts" / "prepared" / "manifest.json").read_text())
@@ -184,7 +187,7 @@ def bench_train(rows: int, days: int, repeats: int) -> dict:
     stage_1 = ("edgetrain", "train", "--params", "params-1round.yaml", "--out", "artifacts/model-1round")
     bare_1 = (*bare_cmd[:3], "params-1round.yaml", *bare_cmd[4:-1], "bare/model-1round.ubj")
     fixed: dict[str, list[Run]] = {"stage": [], "bare": []}
-    for i in range(FIXED_REPEATS):
+    for i in range(FIXED_REPEATS if fixed_repeats is None else fixed_repeats):
         order = [("stage", stage_1), ("bare", bare_1)]
         for name, cmd in order if i % 2 == 0 else order[::-1]:
             fixed[name].append(measure(*cmd, cwd=work, label=f"train1-{name}-{i}"))
@@ -383,31 +386,13 @@ def bench_repro(origin: Path, repeats: int) -> dict:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    nproc = len(os.sched_getaffinity(0))
-    return (
-        f"{nproc} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, {platform.system()} {platform.release()}"
-    )
+    return harness.machine()
 
 
 def versions() -> str:
-    names = ("xgboost", "dvc", "dvc-azure", "adlfs", "azure-storage-blob", "pandas", "pyarrow")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} (absent)")
-    return ", ".join([f"Python {platform.python_version()}", *found])
+    return harness.versions(
+        ("xgboost", "dvc", "dvc-azure", "adlfs", "azure-storage-blob", "pandas", "pyarrow")
+    )
 
 
 def med(values: list[float]) -> float:
@@ -481,7 +466,8 @@ def render(args: argparse.Namespace, command: str, train: dict | None, pull: dic
             f"on {len(os.sched_getaffinity(0))} CPUs (the machine is shared; CPU seconds are less sensitive "
             "to that than wall time).",
             "",
-            f"Fixed cost around the boosting (same pair with `num_boost_round: 1`, {FIXED_REPEATS} runs "
+            "Fixed cost around the boosting (same pair with `num_boost_round: 1`, "
+            f"{len(train['fixed']['stage'])} runs "
             f"each, alternating; medians): stage {f_s.wall:.2f} s, {f_s.cpu:.2f} CPU-s, "
             f"{f_s.rss_mb:.0f} MiB; "
             f"bare {f_b.wall:.2f} s, {f_b.cpu:.2f} CPU-s, {f_b.rss_mb:.0f} MiB. The stage adds "
@@ -591,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each variant (%(default)s)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 50,000 rows")
+    parser.add_argument("--fixed-repeats", type=int, default=FIXED_REPEATS, help="1-round pair runs")
     parser.add_argument(
         "--only",
         choices=("train", "pull"),
@@ -605,12 +592,13 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "bench/train_and_pull.py", *(argv if argv is not None else sys.argv[1:])])
     os.chdir(REPO)
 
-    train = bench_train(args.rows, args.days, args.repeats) if args.only in (None, "train") else None
+    do_train = args.only in (None, "train")
+    train = bench_train(args.rows, args.days, args.repeats, args.fixed_repeats) if do_train else None
     pull = bench_pull(args.rows, args.days, args.repeats) if args.only in (None, "pull") else None
     section = render(args, command, train, pull)
     keep = {"train": PULL_TITLES, "pull": (TRAIN_TITLE,), None: ()}[args.only]
     write_section(section, keep)
-    log.info("wrote %s", RESULTS.relative_to(REPO))
+    log.info("wrote %s", RESULTS)
     sys.stdout.write(section)
     return 0
 

@@ -1,8 +1,11 @@
-"""A small closed-loop HTTP/1.1 load generator: keep-alive raw sockets on asyncio, a bounded request count.
+"""A small closed-loop HTTP/1.1 load generator: keep-alive raw sockets on asyncio, a fixed time window.
 
 Run as its own process (so the client never shares an interpreter with the server):
-    python loadgen.py --url http://127.0.0.1:5001/score --body body.json --requests 4000 --connections 8
-Prints one JSON line: requests, errors, seconds, rps, p50_ms, p99_ms, statuses.
+    python loadgen.py --url http://127.0.0.1:5001/score --body body.json --seconds 10 --connections 8
+Prints one JSON line: requests, errors, seconds, rps, p50_ms, p99_ms, statuses, connects (TCP connections
+opened in the window: 8 for a server that keeps connections alive, one per request for one that closes
+them) and client_cores (the client's own CPU seconds per second of window: how much of the machine the
+load itself took).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import time
 from collections import Counter
@@ -53,58 +57,91 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def worker(
-    host: str, port: int, request: bytes, *, budget: list[int], latencies: list[float], statuses: Counter
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    deadline: float,
+    latencies: list[float],
+    statuses: Counter,
+    connects: list[int],
 ) -> None:
-    """Send requests back to back; reconnect (inside the timed span) when the server closes the connection."""
+    """Send requests back to back until the deadline; reconnect (inside the timed span) when the server
+    closes the connection. A connection error counts as status 0 and the worker reconnects."""
     connection = None
     try:
-        while budget[0] > 0:
-            budget[0] -= 1
+        while time.perf_counter() < deadline:
             start = time.perf_counter()
-            if connection is None:
-                connection = await asyncio.open_connection(host, port)
-            reader, writer = connection
-            writer.write(request)
-            status, keep_alive = await read_response(reader)
+            try:
+                if connection is None:
+                    connection = await asyncio.open_connection(host, port)
+                    connects[0] += 1
+                reader, writer = connection
+                writer.write(request)
+                status, keep_alive = await read_response(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                statuses[0] += 1
+                if connection is not None:
+                    connection[1].close()
+                connection = None
+                await asyncio.sleep(0.01)
+                continue
             latencies.append(time.perf_counter() - start)
             statuses[status] += 1
             if not keep_alive:
-                writer.close()
+                connection[1].close()
                 connection = None
     finally:
         if connection is not None:
             connection[1].close()
 
 
-async def run(url: str, body: bytes, requests: int, connections: int, warmup: int) -> dict:
+async def run(url: str, body: bytes, seconds: float, connections: int, warmup: float) -> dict:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = build_request(host, port, parts.path or "/", body)
-    if warmup:
+
+    async def window(length: float, latencies: list[float], statuses: Counter, connects: list[int]) -> float:
+        started = time.perf_counter()
+        deadline = started + length
         await asyncio.gather(
             *(
-                worker(host, port, request, budget=[warmup // connections], latencies=[], statuses=Counter())
+                worker(
+                    host,
+                    port,
+                    request,
+                    deadline=deadline,
+                    latencies=latencies,
+                    statuses=statuses,
+                    connects=connects,
+                )
                 for _ in range(connections)
             )
         )
-    budget, latencies, statuses = [requests], [], Counter()
-    started = time.perf_counter()
-    await asyncio.gather(
-        *(
-            worker(host, port, request, budget=budget, latencies=latencies, statuses=statuses)
-            for _ in range(connections)
-        )
+        return time.perf_counter() - started
+
+    if warmup > 0:
+        await window(warmup, [], Counter(), [0])
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    connects = [0]
+    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
+    elapsed = await window(seconds, latencies, statuses, connects)
+    cpu_end = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_end.ru_utime - cpu_start.ru_utime) + (cpu_end.ru_stime - cpu_start.ru_stime)
+    quantiles = (
+        statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     )
-    elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "requests": len(latencies),
         "errors": sum(v for k, v in statuses.items() if k != 200),
         "seconds": round(elapsed, 3),
         "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(quantiles[49] * 1000, 2),
-        "p99_ms": round(quantiles[98] * 1000, 2),
+        "p50_ms": round(quantiles[49] * 1000, 3),
+        "p99_ms": round(quantiles[98] * 1000, 3),
         "statuses": {str(k): v for k, v in statuses.items()},
+        "connects": connects[0],
+        "client_cores": round(cpu / elapsed, 3),
     }
 
 
@@ -112,9 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--body", type=Path, required=True)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed window")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of untimed load first")
     args = parser.parse_args()
     try:
         import uvloop
@@ -122,7 +159,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.url, args.body.read_bytes(), args.requests, args.connections, args.warmup))
+    result = asyncio.run(run(args.url, args.body.read_bytes(), args.seconds, args.connections, args.warmup))
     print(json.dumps(result))
 
 

@@ -1,298 +1,392 @@
-"""Serving benchmark: edgetrain's scoring server vs Azure's inference server (azureml-inference-server-http).
+"""Serving benchmark (``make bench-serving``): edgetrain's scoring server against every peer, and the floor.
 
-Both serve the same model (``artifacts/model``, the output of ``dvc repro``) with the same number of
-workers, each from its own virtual environment under ``bench/.work/serving`` (git-ignored): ours built
-from the hashed serving lock exactly as the image installs it, Azure's with its server, xgboost-cpu and
-pandas and a minimal idiomatic ``score.py``. The load comes from ``loadgen.py`` in a separate process
-on loopback, with the same request bytes (Azure ML's ``input_data`` form) for both, at 1 and 100 rows.
+Servers (``servers.py``, each from its own environment under ``bench/.work/peers/``): edgetrain,
+azureml-inference-server-http, MLServer + mlserver-xgboost (one process, and its defaults), plus a trivial
+server for the load client's own ceiling. Floors (``floor.py``): ``Booster.inplace_predict`` in-process and
+the model compiled with tl2cgen, on the same batches. Before any timing, every server must return the
+same predictions as the project's xgboost on each batch (a server that does not is not timed).
 
-    .venv/bin/python bench/serving/run.py            # writes the "## Serving" section of bench/results.md
+Load: ``loadgen.py`` in its own process, closed loop, ``--seconds`` window per point after a warm-up, at
+each of ``--rows`` x ``--connections``; ``--rounds`` rounds interleaved (A B C, C B A). Writes the
+``## Serving`` section of bench/results.md.
+
+    python bench/serving/run.py                       # 10 s windows, 2 rounds, 1/100 rows, 8/32 connections
+    python bench/serving/run.py --seconds 0.3 --rounds 2 --no-install --results /tmp/r.md   # smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import functools
 import json
-import os
-import platform
-import signal
+import shlex
+import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+import threading
+from datetime import date
 from pathlib import Path
+from typing import Any
 
-from edgetrain.storage.azurite import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import servers as sv
 
-REPO = Path(__file__).resolve().parents[2]
+import harness
+import report
+from harness import PeerUnavailableError
+
 HERE = Path(__file__).resolve().parent
-WORK = REPO / "bench" / ".work" / "serving"
-AZUREML_PACKAGES = [
-    "azureml-inference-server-http==1.5.1",
-    "xgboost-cpu==3.2.0",
-    "pandas==3.1.1",
-    "numpy==2.4.6",
-]
-SIZES = (1, 100)
+TITLE = "## Serving"
+WORK = harness.WORK / "serving"
+PEER_NAMES = ("edgetrain", "azureml", "mlserver", "mlserver-default")
+TOLERANCE = 1e-5
 
 
-def ensure_venv(path: Path, install: list[str]) -> Path:
-    python = path / "bin" / "python"
-    marker = path / ".installed"
-    wanted = json.dumps(install)
-    if not (marker.exists() and marker.read_text() == wanted):
-        subprocess.run(["uv", "venv", "--quiet", "--clear", "--python", "3.11", str(path)], check=True)
-        subprocess.run(["uv", "pip", "install", "--quiet", "--python", str(python), *install], check=True)
-        marker.write_text(wanted)
-    return python
+def codes_model(model: Path, out: Path) -> Path:
+    """The model without XGBoost's category encoder: it takes category codes (what the V2 tensor and
+    tl2cgen carry); predictions are checked equal to the original's before any timing."""
+    import xgboost as xgb
 
-
-def dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def request_rows(metadata: dict, n: int) -> tuple[list[str], list[list]]:
-    """Rows from the prepared test split when present (the load generator's input, never the context)."""
-    columns = [f["name"] for f in metadata["features"]]
-    test = REPO / "artifacts" / "prepared" / "test.parquet"
-    if test.exists():
-        import pandas as pd
-
-        frame = pd.read_parquet(test, columns=columns).head(n)
-        frame = frame.astype(object).where(frame.notna(), None)
-        return columns, frame.to_numpy().tolist()
-    row = [
-        (f.get("categories") or ["?"])[0] if f["dtype"] == "category" else 1.0 for f in metadata["features"]
-    ]
-    return columns, [row] * n
-
-
-def post(url: str, body: bytes) -> int:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return 0
-
-
-def start(
-    argv: list[str], cwd: Path, env: dict[str, str], *, url: str, body: bytes, log: Path, timeout: float = 180
-) -> tuple[subprocess.Popen, float]:
-    """Start a server; seconds from spawn until the first scoring request answers 200."""
-    started = time.perf_counter()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            sys.exit(f"server exited with {process.returncode}; see {log}")
-        if post(url, body) == 200:
-            return process, time.perf_counter() - started
-        time.sleep(0.05)
-    process.kill()
-    sys.exit(f"server not ready after {timeout}s; see {log}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def load(client: Path, url: str, body: Path, requests: int, connections: int) -> dict:
-    done = subprocess.run(
-        [str(client), str(HERE / "loadgen.py"), "--url", url, "--body", str(body),
-         "--requests", str(requests), "--connections", str(connections)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(done.stdout)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def servers(
-    ctx: Path, ours: Path, azure: Path, workers: int
-) -> dict[str, tuple[list[str], Path, dict[str, str]]]:
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("EDGETRAIN_", "VIRTUAL_ENV", "PYTHONPATH"))
+    doc = json.loads(xgb.Booster(model_file=str(model)).save_raw("json"))
+    doc["learner"]["gradient_booster"]["model"]["cats"] = {
+        "enc": [],
+        "feature_segments": [],
+        "sorted_idx": [],
     }
-    port_ours, port_azure, port_health = free_port(), free_port(), free_port()
-    env_ours = {**base, "PORT": str(port_ours), "HOST": "127.0.0.1", "WORKERS": str(workers)}
-    env_azure = {**base, "AZUREML_MODEL_DIR": str(ctx / "model"), "WORKER_COUNT": str(workers)}
-    azmlinfsrv = azure.parent / "azmlinfsrv"
-    return {
-        "edgetrain": (
-            [str(ours), "-m", "scoring_server"],
-            ctx,
-            env_ours,
-        ),  # the Dockerfile CMD, cwd = context
-        "azureml": (
-            [
-                str(azmlinfsrv),
-                "--entry_script",
-                str(HERE / "score.py"),
-                "--model_dir",
-                str(ctx / "model"),
-                "--port",
-                str(port_azure),
-                "--health_port",
-                str(port_health),
-                "--worker_count",
-                str(workers),
-            ],
-            WORK,
-            env_azure,
-        ),
-    }
+    out.write_text(json.dumps(doc))
+    return out
 
 
-def url_of(name: str, spec: tuple[list[str], Path, dict[str, str]]) -> str:
-    argv, _, env = spec
-    port = env["PORT"] if name == "edgetrain" else argv[argv.index("--port") + 1]
-    return f"http://127.0.0.1:{port}/score"
+def batches(metadata: dict[str, Any], test: Path, sizes: list[int]) -> dict[int, dict[str, Any]]:
+    """Per size: the rows (complete rows of the test split: JSON cannot carry NaN in a V2 FP32 tensor),
+    the Azure ML body, the V2 body, the float32 code matrix, and the project's xgboost predictions."""
+    import numpy as np
+    import pandas as pd
+
+    features = metadata["features"]
+    columns = [f["name"] for f in features]
+    frame = pd.read_parquet(test, columns=columns).dropna()
+    if len(frame) < max(sizes):
+        raise SystemExit(f"{test}: {len(frame)} complete rows, the bench needs {max(sizes)}")
+    out: dict[int, dict[str, Any]] = {}
+    for size in sizes:
+        part = frame.head(size)
+        rows = part.astype(object).to_numpy().tolist()
+        codes = np.empty((size, len(columns)), dtype=np.float32)
+        for j, f in enumerate(features):
+            if f["dtype"] == "category":
+                index = {c: float(i) for i, c in enumerate(f["categories"])}
+                codes[:, j] = [index[v] for v in part[f["name"]].astype(object)]
+            else:
+                codes[:, j] = part[f["name"]].to_numpy(dtype=np.float32)
+        rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in rows]
+        v2 = {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(codes.shape),
+                    "datatype": "FP32",
+                    "data": codes.ravel().tolist(),
+                }
+            ]
+        }
+        out[size] = {
+            "azureml": json.dumps({"input_data": {"columns": columns, "data": rows}}).encode(),
+            "v2": json.dumps(v2).encode(),
+            "codes": codes,
+        }
+    return out
 
 
-def render(
-    results: dict,
-    startup: dict,
-    sizes: dict,
-    loadavg: tuple[float, float],
-    args: argparse.Namespace,
-    *,
-    command: str,
-) -> str:
-    lines = [
-        "## Serving",
-        "",
-        f"Measured {dt.date.today().isoformat()} on {cpu_model()} (nproc {os.cpu_count()}), "
-        f"Python {platform.python_version()}, Linux {platform.release()}, 1-minute load average "
-        f"{loadavg[0]:.1f} before and {loadavg[1]:.1f} after the run. Same model (`artifacts/model`), "
-        f"{args.workers} worker(s) each, one thread per worker; load from a separate process "
-        f"(`bench/serving/loadgen.py`: {args.connections} keep-alive connections, closed loop, 200 warm-up "
-        "requests), identical request bytes (Azure ML `input_data` form) for both servers.",
-        "Baseline: `azureml-inference-server-http` 1.5.1 (gunicorn) with a minimal `score.py` (JSON -> "
-        "DataFrame with the training categories -> `DMatrix` -> `Booster.predict`; "
-        "`bench/serving/score.py`). "
-        "edgetrain runs its image CMD from the build context in a venv installed from the hashed lock "
-        "(uvicorn + uvloop + httptools, orjson, `inplace_predict` on a float32 matrix), with its request "
-        "limits at their defaults (header/body size and time, in-flight budget, cost check before parsing: "
-        "`src/edgetrain/serving/README.md`). Each server keeps "
-        "its defaults otherwise (azmlinfsrv logs every request; edgetrain's access log is off, "
-        "`EDGETRAIN_ACCESS_LOG=1`). On 2 vCPUs the load generator shares the machine, so absolute figures "
-        "are noisy; the ratio is what matters, and it widens when the machine is busy (the baseline suffers "
-        "more from CPU contention): compare runs at similar load averages.",
-        "",
-        "| server | rows/request | requests | req/s | p50 ms | p99 ms | non-200 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for size in SIZES:
-        for name in ("edgetrain", "azureml"):
-            r = results[name][size]
-            lines.append(
-                f"| {name} | {size} | {r['requests']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
-                f"{r['p99_ms']:.2f} | {r['errors']} |"
+def expected(model: Path, data: dict[int, dict[str, Any]]) -> None:
+    import xgboost as xgb
+
+    booster = xgb.Booster(model_file=str(model))
+    for item in data.values():
+        item["expected"] = [float(v) for v in booster.inplace_predict(item["codes"]).ravel()]
+
+
+def same(got: list[float], want: list[float]) -> bool:
+    return len(got) == len(want) and all(abs(a - b) <= TOLERANCE for a, b in zip(got, want, strict=True))
+
+
+def body_for(server: sv.Server, item: dict[str, Any]) -> bytes:
+    return item["v2"] if server.form == "v2" else item["azureml"]
+
+
+def check(server: sv.Server, data: dict[int, dict[str, Any]]) -> None:
+    for size, item in data.items():
+        status, payload = sv.post(server.url, body_for(server, item))
+        if server.form == "any":
+            continue
+        if status != 200:
+            raise PeerUnavailableError(
+                f"{server.name}: answered {status} to the {size}-row batch: {payload[:200]!r}"
             )
-    lines.append("")
-    for size in SIZES:
-        ours, theirs = results["edgetrain"][size], results["azureml"][size]
-        lines.append(
-            f"- {size} row(s)/request: {ours['rps'] / theirs['rps']:.1f}x the throughput; p50 "
-            f"{ours['p50_ms']:.2f} ms vs {theirs['p50_ms']:.2f} ms "
-            f"({theirs['p50_ms'] / ours['p50_ms']:.1f}x lower), "
-            f"p99 {ours['p99_ms']:.2f} ms vs {theirs['p99_ms']:.2f} ms."
+        got = sv.predictions(server.form, payload)
+        if not same(got, item["expected"]):
+            raise PeerUnavailableError(
+                f"{server.name}: predictions differ from xgboost's on the {size}-row batch"
+            )
+
+
+def load(client: Path, server: sv.Server, body: Path, seconds: float, connections: int) -> dict[str, Any]:
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        assert server.process is not None
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], sv.tree_rss_bytes(server.process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        argv = [
+            str(client),
+            str(HERE / "loadgen.py"),
+            "--url",
+            server.url,
+            "--body",
+            str(body),
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            "--warmup",
+            str(min(1.0, seconds)),
+        ]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds * 3 + 120)
+    finally:
+        done.set()
+        sampler.join()
+    result: dict[str, Any] = json.loads(out.stdout)
+    result["rss"] = peak[0]
+    harness.log(
+        f"  {server.name:17} {body.name:14} c={connections:<3} {result['rps']:>8.0f} req/s "
+        f"p50 {result['p50_ms']:.2f} ms  load {harness.loadavg():.1f}"
+    )
+    return result
+
+
+def demo_project(rows: int) -> Path:
+    """A project like ``make demo`` leaves (the template's params and config, ``rows`` generated rows in
+    daily drops, prepare/train/evaluate run by the CLI), without the storage stand-in."""
+    from edgetrain.data.sample import generate, to_csv_bytes
+
+    root = WORK / "project"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "data").mkdir(parents=True)
+    shutil.copy(harness.REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(harness.REPO / "config", root / "config")
+    for day, frame in generate(rows=rows, seed=42, start_day=date(2026, 11, 1), days=10).items():
+        (root / "data" / f"{day}.csv").write_bytes(to_csv_bytes(frame))
+    cli = [sys.executable, "-m", "edgetrain"]
+    for stage in ("prepare", "train", "evaluate"):
+        subprocess.run([*cli, stage], cwd=root, check=True, capture_output=True, timeout=1800)
+    return root
+
+
+def last_json(stdout: str) -> Any:
+    """The result line (the compiler may print its own lines before it)."""
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def floors(
+    args: argparse.Namespace,
+    pythons: dict[str, Path],
+    model: Path,
+    codes: Path,
+    data: dict[int, dict[str, Any]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    import numpy as np
+
+    paths = []
+    for size, item in data.items():
+        paths.append(WORK / f"batch-{size}.npy")
+        np.save(paths[-1], item["codes"])
+    specs = {"inplace_predict": (pythons.get("edgetrain"), ["inplace", "--model", str(model)])}
+    specs["tl2cgen"] = (
+        pythons.get("tl2cgen"),
+        ["tl2cgen", "--model", str(codes), "--lib", str(WORK / "model.so")],
+    )
+    (WORK / "model.so").unlink(missing_ok=True)
+    missing: dict[str, str] = {}
+    variants = {}
+    for name, (python, argv) in specs.items():
+        if python is None:
+            missing[name] = f"{name}: its environment is not installed"
+            continue
+        cmd = [
+            str(python),
+            str(HERE / "floor.py"),
+            *argv,
+            "--seconds",
+            str(args.floor_seconds),
+            "--batch",
+            *map(str, paths),
+        ]
+        variants[name] = lambda cmd=cmd: last_json(
+            subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=900).stdout
         )
-    lines += [
-        f"- Start-up to first successful score: edgetrain {startup['edgetrain']:.1f} s, "
-        f"azureml {startup['azureml']:.1f} s.",
-        f"- Build context: {sizes['context'] / 1e6:.2f} MB (model file {sizes['model'] / 1e6:.2f} MB). "
-        f"Installed serving environment (what `pip install -r requirements.lock` adds to the base image): "
-        f"{sizes['ours_env'] / 1e6:.0f} MB; the baseline environment: {sizes['azure_env'] / 1e6:.0f} MB.",
-        "",
-        f"Reproduce: `{command}` (first run creates the two virtual environments under `bench/.work/`).",
-        "",
-    ]
-    return "\n".join(lines)
+    try:
+        runs = harness.interleave(variants, args.rounds)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"floor failed: {exc.stderr[-500:]}") from exc
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, rounds in runs.items():
+        out[name] = [{size: r[str(path)] for size, path in zip(data, paths, strict=True)} for r in rounds]
+        for size, item in data.items():
+            if not same(out[name][0][size]["predictions"], item["expected"]):
+                missing[name] = f"{name}: predictions differ from xgboost's on the {size}-row batch"
+    return {k: v for k, v in out.items() if k not in missing}, missing
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the ``## Serving`` section; other sections are left alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## Serving"), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+def environments(args: argparse.Namespace, missing: dict[str, str]) -> dict[str, Path]:
+    from edgetrain.serving.package import REQUIREMENTS_LOCK
+
+    pythons: dict[str, Path] = {}
+    envs = {"edgetrain": REQUIREMENTS_LOCK, "azureml": None, "mlserver": None, "tl2cgen": None}
+    for name, lock in envs.items():
+        try:
+            pythons[name] = harness.peer_env(name, install=not args.no_install, requirements=lock)
+        except PeerUnavailableError as exc:
+            missing[name] = str(exc)
+            harness.log(str(exc))
+    if "edgetrain" not in pythons:
+        raise SystemExit(missing["edgetrain"])
+    return pythons
 
 
-def main() -> None:
+def candidates_for(
+    args: argparse.Namespace, pythons: dict[str, Path], ctx: Path, codes: Path, missing: dict[str, str]
+) -> list[sv.Server]:
+    out = [sv.trivial(pythons["edgetrain"])]
+    for name in args.servers:
+        env_name = "mlserver" if name.startswith("mlserver") else name
+        if env_name not in pythons:
+            missing[name] = missing.get(env_name, f"{name}: not installed")
+        elif name == "edgetrain":
+            out.append(sv.edgetrain(pythons[name], ctx))
+        elif name == "azureml":
+            out.append(sv.azureml(pythons[name], ctx / "model", WORK))
+        else:
+            out.append(sv.mlserver(pythons[env_name], codes, WORK, one_process=name == "mlserver"))
+    return out
+
+
+def measure_servers(
+    args: argparse.Namespace,
+    client: Path,
+    candidates: list[sv.Server],
+    data: dict[int, dict[str, Any]],
+    missing: dict[str, str],
+) -> tuple[dict[tuple[int, int], dict[str, list[dict[str, Any]]]], list[sv.Server]]:
+    """Start every server, check its predictions, then the interleaved rounds at every point."""
+    running: list[sv.Server] = []
+    results: dict[tuple[int, int], dict[str, list[dict[str, Any]]]] = {}
+    try:
+        for server in candidates:
+            try:
+                sv.start(server, body_for(server, data[min(data)]), WORK / f"{server.name}.log")
+                running.append(server)
+                check(server, data)
+                harness.log(f"{server.name}: up in {server.startup_s:.1f} s, predictions match")
+            except PeerUnavailableError as exc:
+                missing[server.name] = str(exc)
+                harness.log(str(exc))
+                sv.stop(server)
+                running = [s for s in running if s is not server]
+        bodies: dict[tuple[int, str], Path] = {}
+        for size, item in data.items():
+            for form in ("azureml", "v2"):
+                bodies[size, form] = WORK / f"body-{size}-{form}.json"
+                bodies[size, form].write_bytes(item[form])
+        for size in args.rows:
+            for conns in args.connections:
+
+                def one(s: sv.Server, size: int = size, conns: int = conns) -> dict[str, Any]:
+                    body = bodies[size, "v2" if s.form == "v2" else "azureml"]
+                    return load(client, s, body, args.seconds, conns)
+
+                variants = {s.name: functools.partial(one, s) for s in running}
+                results[size, conns] = harness.interleave(variants, args.rounds)
+    finally:
+        for server in running:
+            sv.stop(server)
+    return results, running
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--requests", type=int, nargs=2, default=[4000, 1500], metavar=("ONE_ROW", "HUNDRED"))
-    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results.md")
-    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "src"))
-    from edgetrain.serving.package import REQUIREMENTS_LOCK, PackageOptions, build_context, context_size
+    parser.add_argument("--root", type=Path, default=harness.REPO, help="project with artifacts/model")
+    parser.add_argument("--train-rows", type=int, help="first build a demo-like project of this many rows")
+    parser.add_argument(
+        "--test-data", type=Path, help="parquet of rows (default: artifacts/prepared/test.parquet)"
+    )
+    parser.add_argument("--servers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed window per point")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--floor-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--no-install", action="store_true", help="a peer whose environment is absent is missing"
+    )
+    parser.add_argument("--require-all", action="store_true", help="exit 1 when any peer or floor is missing")
+    parser.add_argument("--results", type=Path, default=harness.RESULTS)
+    args = parser.parse_args(argv)
+    prov = harness.Provenance(shlex.join(["python", "bench/serving/run.py", *argv]), ("xgboost", "numpy"))
+    from edgetrain.serving.package import PackageOptions, build_context
 
     WORK.mkdir(parents=True, exist_ok=True)
-    os.chdir(REPO)
-    ctx = build_context(PackageOptions(output=WORK / "scoring", model_version="bench"))
-    ours = ensure_venv(WORK / "edgetrain-venv", ["--require-hashes", "-r", str(REQUIREMENTS_LOCK)])
-    azure = ensure_venv(WORK / "azureml-venv", AZUREML_PACKAGES)
+    root = demo_project(args.train_rows) if args.train_rows else args.root.resolve()
+    if not (root / "artifacts" / "model" / "metadata.json").is_file():
+        raise SystemExit(f"{root}: no artifacts/model (run `make demo` first, or pass --train-rows N)")
+    ctx = build_context(
+        PackageOptions(
+            model_dir=root / "artifacts" / "model",
+            metrics=root / "artifacts" / "metrics.json",
+            params=root / "params.yaml",
+            config=root / "config" / "edge.yaml",
+            output=WORK / "scoring",
+            model_version="bench",
+            root=root,
+        )
+    )
     metadata = json.loads((ctx / "model" / "metadata.json").read_text())
-    bodies = {}
-    for size in SIZES:
-        columns, data = request_rows(metadata, size)
-        bodies[size] = WORK / f"body-{size}.json"
-        bodies[size].write_text(json.dumps({"input_data": {"columns": columns, "data": data}}))
-    counts = dict(zip(SIZES, args.requests, strict=True))
-    load_before = os.getloadavg()[0]
-    results: dict[str, dict[int, dict]] = {}
-    startup: dict[str, float] = {}
-    for name, spec in servers(ctx, ours, azure, args.workers).items():
-        url = url_of(name, spec)
-        process, startup[name] = start(*spec, url=url, body=bodies[1].read_bytes(), log=WORK / f"{name}.log")
-        try:
-            results[name] = {
-                size: load(ours, url, bodies[size], counts[size], args.connections) for size in SIZES
-            }
-        finally:
-            stop(process)
-        print(name, json.dumps(results[name]), f"startup {startup[name]:.2f}s", file=sys.stderr)
-    sizes = {
-        "context": context_size(ctx),
-        "model": (ctx / "model" / "model.ubj").stat().st_size,
-        "ours_env": dir_size(next((WORK / "edgetrain-venv" / "lib").glob("python*/site-packages"))),
-        "azure_env": dir_size(next((WORK / "azureml-venv" / "lib").glob("python*/site-packages"))),
-    }
-    loadavg = (load_before, os.getloadavg()[0])
-    section = render(results, startup, sizes, loadavg, args, command="make bench-serving")
-    if args.no_write:
-        print(section)
-    else:
-        write_section(args.results, section)
-        print(f"wrote the Serving section of {args.results}", file=sys.stderr)
+    model = ctx / "model" / metadata["model_file"]
+    codes = codes_model(model, WORK / "codes.json")
+    data = batches(metadata, args.test_data or root / "artifacts" / "prepared" / "test.parquet", args.rows)
+    expected(model, data)
+    missing: dict[str, str] = {}
+    pythons = environments(args, missing)
+    candidates = candidates_for(args, pythons, ctx, codes, missing)
+    results, running = measure_servers(args, pythons["edgetrain"], candidates, data, missing)
+    floor_runs, floor_missing = floors(args, pythons, model, codes, data)
+    missing.update(floor_missing)
+    prov.finish()
+    env_bytes = {name: harness.site_packages_bytes(p) for name, p in pythons.items()}
+    section = report.render(
+        TITLE,
+        prov,
+        args,
+        results=results,
+        floor_runs=floor_runs,
+        running=running,
+        missing=missing,
+        env_bytes=env_bytes,
+        metadata=metadata,
+        model=model,
+    )
+    harness.write_section(section, TITLE, args.results)
+    harness.log(f"wrote the Serving section of {args.results}")
+    for line in missing.values():
+        harness.log(f"missing: {line}")
+    return 1 if args.require_all and missing else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
