@@ -10,6 +10,9 @@
 #   RUNNER_LABELS          comma list = runner.labels in config/edge.yaml          (required)
 #   ROOTFS_IMAGE           the jobs' root file system: an image pinned by digest   (required)
 #                          <registry>/<name>@sha256:<64 hex>, unpacked root-owned into /var/lib/edgetrain/rootfs
+#   TEMPLATE_COMMIT        the reviewed default-branch commit (40 hex) the credential broker is installed
+#                          from: its code (uv.lock, --no-dev), policy and config/edge.yaml     (required)
+#   TEMPLATE_URL           where that commit is fetched from (git; default GITHUB_REPOSITORY_URL)
 #   RUNNER_NAME, GITHUB_API_URL, GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, RUNNER_POOL, RUNNER_GROUP_ID
 # Secrets, root only (0600 in the 0700 /etc/edgetrain), written by cloud-init, never moved anywhere a job reads:
 #   github-app.pem (with GITHUB_APP_ID, preferred) or github-token   mints just-in-time runner configurations
@@ -19,7 +22,8 @@
 # every secret are written into root-owned directories, through a temporary file and a rename that refuses
 # symlinks. A runner install left by an older bootstrap (owned by the runner user) is discarded and replaced.
 #
-# For tests: EDGETRAIN_ROOT installs into another root (no apt, no image pull, no service start) and
+# For tests: EDGETRAIN_ROOT installs into another root (no apt, no image pull, no service start; no broker venv
+# unless EDGETRAIN_BROKER_VENV=build) and
 # EDGETRAIN_RUNNER_URL / EDGETRAIN_RUNNER_SHA256 name another tarball (the checksum is always verified).
 set -euo pipefail
 
@@ -34,6 +38,8 @@ RUNNER_HOME="$ROOT/opt/edgetrain-runner"
 STATE="$ROOT/var/lib/edgetrain"
 CACHE="$ROOT/var/cache/edgetrain"
 UNIT_NAME="edgetrain-runner.service"
+BROKER_UNIT="edgetrain-broker.service"
+BROKER_HOME="$ROOT/opt/edgetrain-broker"  # venv/bin/edgetrain is the broker unit's ExecStart
 HOST_FILES=(runner_host.py job_sandbox.py)
 RUNNER_URL="${EDGETRAIN_RUNNER_URL:-https://github.com/actions/runner/releases/download/v$RUNNER_VERSION/actions-runner-linux-x64-$RUNNER_VERSION.tar.gz}"
 RUNNER_SHA256="${EDGETRAIN_RUNNER_SHA256:-$RUNNER_SHA256_PINNED}"
@@ -94,7 +100,9 @@ install_packages() {
   apt-get update -q
   # The host needs python3 (runner_host.py), bubblewrap (the job sandbox), buildah (the pinned rootfs) and
   # openssl (GitHub App tokens); what jobs run comes from the rootfs image, not from the host.
-  apt-get install -y -q --no-install-recommends ca-certificates curl tar python3 bubblewrap buildah openssl
+  # git and python3-venv install the credential broker from the pinned template commit.
+  apt-get install -y -q --no-install-recommends ca-certificates curl tar python3 python3-venv git bubblewrap \
+    buildah openssl
 }
 
 create_user() {
@@ -153,7 +161,8 @@ install_secrets() {
     secure_secret github-token \
       || die "$ETC/github-token is missing (a fine-grained token with Administration: read and write; or set GITHUB_APP_ID and github-app.pem)"
   fi
-  # Older user data wrote a connection string (and bootstrap moved it into the runner's .env): keep its key.
+  # Older user data wrote a connection string (which older bootstraps put in the runner's .env, so every job
+  # had it; no job environment holds it now): keep only its key, for the broker.
   local old="$ETC/storage-connection-string"
   if [[ -f "$old" && ! -L "$old" && ! -e "$ETC/storage-account.key" ]]; then
     local key; key="$(tr -d '\r\n' < "$old" | sed -n 's/.*AccountKey=\([^;]*\).*/\1/p')"
@@ -164,6 +173,49 @@ install_secrets() {
   secure_secret storage-account.key \
     || die "$ETC/storage-account.key is missing (the storage account's key, for the credential broker)"
   log "secrets: root-only in $ETC (0600); no job environment holds them"
+}
+
+# The credential broker from TEMPLATE_COMMIT (a reviewed commit of the default branch; git checks that what it
+# fetched is that commit): a root-owned venv with the locked dependencies (uv sync --frozen --no-dev, uv
+# itself pip-installed by hash from the commit's requirements-uv.txt), and root-owned copies of its policy and
+# of config/edge.yaml in /etc/edgetrain. The venv is rebuilt only when the commit changes.
+install_broker() {
+  local commit url src
+  commit="$(conf TEMPLATE_COMMIT)"
+  [[ "$commit" =~ ^[0-9a-f]{40}$ ]] || die "$ETC/runner.conf: TEMPLATE_COMMIT $commit is not a full commit id (40 hex)"
+  url="$(conf TEMPLATE_URL "$(conf GITHUB_REPOSITORY_URL)")"
+  root_dir "$ROOT/opt" 0755; root_dir "$BROKER_HOME" 0755
+  src="$(mktemp -d "$BROKER_HOME/.src.XXXXXX")"  # root-owned 0700
+  # shellcheck disable=SC2064  # expand now: $src is local
+  trap "rm -rf '$src'" EXIT
+  git -C "$src" init -q
+  git -C "$src" fetch -q --depth 1 "$url" "$commit" \
+    || die "cannot fetch commit $commit from $url: check TEMPLATE_URL / TEMPLATE_COMMIT and the egress allowlist"
+  git -C "$src" -c advice.detachedHead=false checkout -q FETCH_HEAD
+  [[ "$(git -C "$src" rev-parse HEAD)" == "$commit" ]] || die "$url did not serve commit $commit"
+  local file
+  for file in deploy/edge-runner/broker-policy.yaml config/edge.yaml uv.lock requirements-uv.txt; do
+    [[ -f "$src/$file" && ! -L "$src/$file" ]] || die "commit $commit has no $file: is TEMPLATE_COMMIT a commit of this template?"
+  done
+  safe_write "$ETC/broker-policy.yaml" 0644 < "$src/deploy/edge-runner/broker-policy.yaml"
+  safe_write "$ETC/edge.yaml" 0644 < "$src/config/edge.yaml"
+  if [[ -n "$ROOT" && "${EDGETRAIN_BROKER_VENV:-}" != build ]]; then
+    log "broker: policy and config from $commit in $ETC; venv skipped (alternate root $ROOT)"
+  elif [[ -x "$BROKER_HOME/venv/bin/edgetrain" && "$(cat "$BROKER_HOME/venv/.edgetrain-commit" 2>/dev/null)" == "$commit" ]]; then
+    log "broker: venv from $commit installed"
+  else
+    python3 -m venv "$src/.uv"
+    "$src/.uv/bin/pip" install -q --require-hashes --no-deps -r "$src/requirements-uv.txt"
+    rm -rf "$BROKER_HOME/venv"
+    (cd "$src" && UV_PROJECT_ENVIRONMENT="$BROKER_HOME/venv" UV_CACHE_DIR="$src/.cache" \
+      UV_PYTHON_INSTALL_DIR="$BROKER_HOME/python" "$src/.uv/bin/uv" sync -q --frozen --no-dev --no-editable) \
+      || die "cannot install the broker's locked dependencies from $commit (uv sync --frozen --no-dev)"
+    printf '%s\n' "$commit" | safe_write "$BROKER_HOME/venv/.edgetrain-commit" 0644
+    chown -R 0:0 "$BROKER_HOME"; chmod -R go-w "$BROKER_HOME"
+    log "broker: venv from $commit in $BROKER_HOME/venv (uv.lock, no dev dependencies, root-owned)"
+  fi
+  rm -rf "$src"
+  trap - EXIT
 }
 
 install_rootfs() {
@@ -195,23 +247,26 @@ install_service() {
   local here file; here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   root_dir "$LIB" 0755
   if [[ "$here" != "$(cd "$LIB" && pwd)" ]]; then
-    for file in bootstrap.sh "${HOST_FILES[@]}" "$UNIT_NAME"; do
+    for file in bootstrap.sh "${HOST_FILES[@]}" "$UNIT_NAME" "$BROKER_UNIT"; do
       safe_write "$LIB/$file" 0644 < "$here/$file"
     done
     chmod 0755 "$LIB/bootstrap.sh"
   fi
   root_dir "$ROOT/etc/systemd" 0755; root_dir "$ROOT/etc/systemd/system" 0755
+  # The broker first: the runner unit Wants= and is After= it (jobs reach it via /run/edgetrain-broker).
+  safe_write "$ROOT/etc/systemd/system/$BROKER_UNIT" 0644 < "$here/$BROKER_UNIT"
   safe_write "$ROOT/etc/systemd/system/$UNIT_NAME" 0644 < "$here/$UNIT_NAME"
   rm -f "$ROOT/usr/local/sbin/edgetrain-runner"  # the registration step of older bootstraps
   if [[ -n "$ROOT" ]]; then
-    systemctl --root="$ROOT" enable "$UNIT_NAME"
+    systemctl --root="$ROOT" enable "$BROKER_UNIT" "$UNIT_NAME"
     log "service: enabled in $ROOT (not started)"
     return
   fi
   systemctl daemon-reload
-  systemctl enable "$UNIT_NAME"
+  systemctl enable "$BROKER_UNIT" "$UNIT_NAME"
+  systemctl restart "$BROKER_UNIT"  # a new key, policy or venv takes effect
   systemctl restart "$UNIT_NAME"
-  log "service: enabled and started (comes back after a reboot)"
+  log "services: broker and runner enabled and started (come back after a reboot)"
 }
 
 main() {
@@ -222,10 +277,12 @@ main() {
       conf GITHUB_REPOSITORY_URL > /dev/null
       conf RUNNER_LABELS > /dev/null
       conf ROOTFS_IMAGE > /dev/null
+      conf TEMPLATE_COMMIT > /dev/null
       install_packages
       create_user
       install_secrets
       install_runner
+      install_broker
       install_rootfs
       install_service
       ;;

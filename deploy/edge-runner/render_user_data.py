@@ -1,5 +1,6 @@
 """Render the edge VM's cloud-init user data: bootstrap.sh, the runner host (runner_host.py, job_sandbox.py),
-the systemd unit, settings and two root-only secrets.
+the runner and credential broker units, settings and two root-only secrets. The broker's code, policy and
+config/edge.yaml are installed by bootstrap.sh from ``--template-commit`` (default: this checkout's HEAD).
 
     .venv/bin/python deploy/edge-runner/render_user_data.py --repo-url https://github.com/<owner>/<repo> \
         --rootfs-image ghcr.io/<owner>/<runner-image>@sha256:<digest> \
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +34,7 @@ from edgetrain.config.edge import load_edge_config  # noqa: E402
 LIB = "/usr/local/lib/edgetrain-runner"
 PLACEHOLDER_TOKEN = "<fine-grained token: Administration read/write on the repository>"  # noqa: S105
 PLACEHOLDER_IMAGE = "ghcr.io/OWNER/edgetrain-runner-rootfs@sha256:<64 hex digits>"
+PLACEHOLDER_COMMIT = "<40 hex: the reviewed default-branch commit the broker is installed from>"
 PLACEHOLDER_KEY = "<the storage account's key: read only by the credential broker>"
 DEFAULT_APT_MIRROR = "https://azure.archive.ubuntu.com/ubuntu/"
 HEADER = (
@@ -62,12 +65,14 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
     credential: tuple[str, str],
     account_key: str,
     rootfs_image: str,
+    template_commit: str,
     apt_mirror: str = DEFAULT_APT_MIRROR,
     app: tuple[str, str] | None = None,
 ) -> str:
     """The user data as text (``#cloud-config`` first); ``credential``: (name in /etc/edgetrain, text)."""
     settings = (
         f"GITHUB_REPOSITORY_URL={repo_url}\nRUNNER_LABELS={','.join(labels)}\nROOTFS_IMAGE={rootfs_image}\n"
+        f"TEMPLATE_COMMIT={template_commit}\n"
     )
     if app:
         settings += f"GITHUB_APP_ID={app[0]}\nGITHUB_APP_INSTALLATION_ID={app[1]}\n"
@@ -78,6 +83,7 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
             ("runner_host.py", "0644"),
             ("job_sandbox.py", "0644"),
             ("edgetrain-runner.service", "0644"),
+            ("edgetrain-broker.service", "0644"),
         )
     ]
     doc = {
@@ -99,6 +105,18 @@ def render(  # noqa: PLR0917  (one argument per part of the user data; main() is
     return HEADER + str(yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
+def _head() -> str:
+    """This checkout's HEAD commit (push it to the default branch before the VM boots)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,13 +131,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--storage-account-key-file", type=Path, help="the account key (one line), for the broker only"
     )
+    parser.add_argument(
+        "--template-commit", help="the commit (40 hex) the broker is installed from (default: HEAD)"
+    )
     parser.add_argument("--apt-mirror", default=DEFAULT_APT_MIRROR, help="an https Ubuntu mirror")
     parser.add_argument("--example", action="store_true", help="placeholders instead of secrets")
     args = parser.parse_args(argv)
     app = None
     if args.example:
         credential, key, image = ("github-token", PLACEHOLDER_TOKEN), PLACEHOLDER_KEY, PLACEHOLDER_IMAGE
+        commit = PLACEHOLDER_COMMIT
     else:
+        commit = args.template_commit or _head()
+        if not re.fullmatch(r"[0-9a-f]{40}", commit):
+            parser.error(f"--template-commit {commit} is not a full commit id (40 hex)")
         if not args.storage_account_key_file or not args.rootfs_image:
             parser.error("--rootfs-image and --storage-account-key-file are required (or --example)")
         if not re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", args.rootfs_image):
@@ -136,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = args.storage_account_key_file.read_text(encoding="utf-8")
         image = args.rootfs_image
     labels = list(load_edge_config(args.config).runner.labels)
-    sys.stdout.write(render(args.repo_url, labels, credential, key, image, args.apt_mirror, app))
+    sys.stdout.write(render(args.repo_url, labels, credential, key, image, commit, args.apt_mirror, app))
     return 0
 
 

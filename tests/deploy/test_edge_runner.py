@@ -6,6 +6,8 @@ the script, systemd-analyze on the unit. The runner host itself is attacked in t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 import shutil
 import stat
@@ -17,6 +19,7 @@ import yaml
 from tests.conftest import REPO_ROOT
 from tests.deploy.conftest import GitHubStandin
 
+from edgetrain.broker.client import DEFAULT_SOCKET
 from edgetrain.config.edge import load_edge_config
 
 DEPLOY = REPO_ROOT / "deploy" / "edge-runner"
@@ -28,6 +31,28 @@ CONN = (
 )
 ACCOUNT_KEY = "c2VjcmV0LWtleQ=="
 IN_CI = os.environ.get("CI") == "true"
+BROKER_EXEC = "/opt/edgetrain-broker/venv/bin/edgetrain"
+
+
+def _head() -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+
+
+def _committed(path: str) -> str:
+    """The file as the pinned commit (this checkout's HEAD) holds it: what the bootstrap installs."""
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "show", f"HEAD:{path}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
 
 
 def _need(tool: str) -> str:
@@ -69,6 +94,8 @@ def secrets(tmp_path: Path, github_api: GitHubStandin) -> list[str]:
         str(tmp_path / "key"),
         "--rootfs-image",
         IMAGE,
+        "--template-commit",
+        _head(),
     ]
 
 
@@ -98,6 +125,35 @@ def test_user_data_passes_cloud_init_schema(tmp_path: Path, secrets: list[str]) 
     assert done.returncode != 0  # the check can fail
 
 
+def test_custom_data_fits_gzip_compressed_and_cloud_init_unpacks_it(
+    tmp_path: Path, secrets: list[str]
+) -> None:
+    """The VM API takes at most 64 KB of base64 custom data; docs/edge-vm.md passes the user data gzipped."""
+    _need("cloud-init")
+    app_key = tmp_path / "app.pem"  # a GitHub App key of real size (2048-bit RSA), the larger credential
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(app_key), "2048"], capture_output=True, timeout=60, check=True
+    )
+    app = ["--github-app-id", "1", "--github-app-installation-id", "2", "--github-app-key-file", str(app_key)]
+    rendered = _render("https://github.com/edgetrain-org/edgetrain", *secrets[2:], *app).encode()
+    packed = gzip.compress(rendered, compresslevel=9)
+    assert len(base64.b64encode(packed)) < 65536
+    unpack = (
+        "import sys, cloudinit.user_data as u\n"
+        "[part] = [p for p in u.convert_string(sys.stdin.buffer.read()).walk() if not p.is_multipart()]\n"
+        "sys.stdout.buffer.write(part.get_payload(decode=True))\n"
+    )
+    done = subprocess.run(  # cloud-init's own user-data processing, with the interpreter cloud-init runs on
+        [_cloud_init_python(), "-c", unpack], input=packed, capture_output=True, timeout=60, check=True
+    )
+    assert done.stdout == rendered
+
+
+def _cloud_init_python() -> str:
+    with Path(_need("cloud-init")).open(encoding="utf-8") as script:
+        return script.readline().removeprefix("#!").split()[0]
+
+
 def test_example_user_data_is_the_current_render() -> None:
     assert (DEPLOY / "user-data.example.yaml").read_text() == _render(
         "https://github.com/OWNER/REPO", "--example"
@@ -113,7 +169,15 @@ def test_user_data_carries_the_configured_labels_and_locks_secrets(secrets: list
     for secret in ("/etc/edgetrain/github-token", "/etc/edgetrain/storage-account.key"):
         assert files[secret]["permissions"] == "0600"
         assert files[secret]["owner"] == "root:root"
-    for name in ("bootstrap.sh", "runner_host.py", "job_sandbox.py", "edgetrain-runner.service"):
+    assert f"TEMPLATE_COMMIT={_head()}\n" in files["/etc/edgetrain/runner.conf"]["content"]
+    names = (
+        "bootstrap.sh",
+        "runner_host.py",
+        "job_sandbox.py",
+        "edgetrain-runner.service",
+        "edgetrain-broker.service",
+    )
+    for name in names:
         assert files[f"/usr/local/lib/edgetrain-runner/{name}"]["content"] == (DEPLOY / name).read_text()
     assert all(uri["uri"].startswith("https://") for uri in doc["apt"]["primary"])  # outbound HTTPS only
 
@@ -188,7 +252,10 @@ def vm(tmp_path: Path, github_api: GitHubStandin, secrets: list[str]) -> Path:
     _skeleton(root)
     _apply(root, _render(f"https://github.com/{github_api.repo}", *secrets))
     with (root / "etc/edgetrain/runner.conf").open("a") as conf:
-        conf.write(f"GITHUB_API_URL={github_api.url}\nRUNNER_NAME=edge-test\n")
+        # The broker is fetched from this checkout at its HEAD (on the VM: the repository on GitHub).
+        conf.write(
+            f"GITHUB_API_URL={github_api.url}\nRUNNER_NAME=edge-test\nTEMPLATE_URL={REPO_ROOT.as_uri()}\n"
+        )
     return root
 
 
@@ -249,6 +316,7 @@ def test_bootstrap_installs_everything_root_owned(
     for secret in (CONN, github_api.accepted_token, "c2VjcmV0LWtleQ=="):
         assert secret not in done.stdout + done.stderr
     assert _runner_writable(vm, uid, uid) == []  # root never writes where the runner user can
+    _assert_broker_installed(vm)
 
     again = _bootstrap(vm, runner_tarball)  # idempotent
     assert again.returncode == 0, again.stdout + again.stderr
@@ -258,6 +326,103 @@ def test_bootstrap_installs_everything_root_owned(
         "root",
         "edgetrain-runner",
     ]
+
+
+def _assert_broker_installed(vm: Path) -> None:
+    """Policy and config from the pinned commit, root-owned; the broker unit enabled, the runner's after."""
+    etc = vm / "etc/edgetrain"
+    for name, source in (
+        ("broker-policy.yaml", "deploy/edge-runner/broker-policy.yaml"),
+        ("edge.yaml", "config/edge.yaml"),
+    ):
+        path = etc / name
+        assert not path.is_symlink()
+        assert (path.stat().st_uid, path.stat().st_gid, _mode(path)) == (0, 0, 0o644), name
+        assert path.read_text() == _committed(source), name
+    assert (etc / "storage-account.key").stat().st_uid == 0
+    home = vm / "opt/edgetrain-broker"
+    assert (home.stat().st_uid, _mode(home)) == (0, 0o755)
+    assert list(home.iterdir()) == []  # the fetched source is gone (the venv is built on a real VM only)
+    units = vm / "etc/systemd/system"
+    broker = units / "edgetrain-broker.service"
+    assert broker.read_text() == (DEPLOY / "edgetrain-broker.service").read_text()
+    assert (broker.stat().st_uid, _mode(broker)) == (0, 0o644)
+    assert (units / "multi-user.target.wants/edgetrain-broker.service").is_symlink()
+    runner = (units / "edgetrain-runner.service").read_text()
+    unit = dict(ln.split("=", 1) for ln in runner.splitlines() if "=" in ln and not ln.startswith("#"))
+    assert "edgetrain-broker.service" in unit["Wants"].split()
+    assert "edgetrain-broker.service" in unit["After"].split()
+
+
+def test_broker_paths_agree_across_unit_sandbox_and_client() -> None:
+    """The socket the broker unit serves, the directory the sandbox binds and the client's default are one."""
+    unit = (DEPLOY / "edgetrain-broker.service").read_text()
+    [exec_start] = [ln.removeprefix("ExecStart=") for ln in unit.splitlines() if ln.startswith("ExecStart=")]
+    argv = exec_start.split()
+    assert argv[0] == BROKER_EXEC
+    assert 'BROKER_HOME="$ROOT/opt/edgetrain-broker"' in (DEPLOY / "bootstrap.sh").read_text()
+    assert 'UV_PROJECT_ENVIRONMENT="$BROKER_HOME/venv"' in (DEPLOY / "bootstrap.sh").read_text()
+    opts = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert opts == {
+        "--policy": "/etc/edgetrain/broker-policy.yaml",
+        "--config": "/etc/edgetrain/edge.yaml",
+        "--account-key-file": "/etc/edgetrain/storage-account.key",
+        "--socket": str(DEFAULT_SOCKET),
+    }
+    assert "RuntimeDirectory=edgetrain-broker" in unit.splitlines()
+    sandbox = (DEPLOY / "job_sandbox.py").read_text()
+    assert f'BROKER_DIR = "{DEFAULT_SOCKET.parent}"' in sandbox
+    assert '"EDGETRAIN_BROKER_SOCKET": f"{BROKER_DIR}/broker.sock"' in sandbox
+
+
+NEW_PATHS = (
+    "etc/edgetrain/broker-policy.yaml",
+    "etc/edgetrain/edge.yaml",
+    "etc/systemd/system/edgetrain-broker.service",
+    "opt/edgetrain-broker",
+)
+
+
+@pytest.mark.parametrize("planted", NEW_PATHS)
+def test_a_symlink_at_a_broker_path_makes_no_root_write(
+    vm: Path, runner_tarball: tuple[Path, str], planted: str
+) -> None:
+    victim = _victim(vm)
+    target = victim
+    if planted == "opt/edgetrain-broker":  # a directory: root would build the venv wherever it points
+        target = vm / "etc/elsewhere"
+        target.mkdir(mode=0o755)
+    link = vm / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.strip().endswith(
+        "is a symlink: refusing to write through it"
+    ) or done.stderr.strip().endswith("(root does not follow links here)"), done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert (victim.read_text(), victim.stat().st_uid, _mode(victim)) == ("original\n", 0, 0o644)
+    if target != victim:
+        assert list(target.iterdir()) == []
+
+
+def test_a_template_commit_that_is_not_pinned_is_refused(vm: Path, runner_tarball: tuple[Path, str]) -> None:
+    with (vm / "etc/edgetrain/runner.conf").open("a") as conf:
+        conf.write("TEMPLATE_COMMIT=main\n")
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 1
+    assert "TEMPLATE_COMMIT main is not a full commit id (40 hex)" in done.stderr
+    assert not (vm / "etc/edgetrain/broker-policy.yaml").exists()
+
+
+def test_a_commit_the_remote_does_not_have_is_refused(vm: Path, runner_tarball: tuple[Path, str]) -> None:
+    with (vm / "etc/edgetrain/runner.conf").open("a") as conf:
+        conf.write("TEMPLATE_COMMIT=" + "0" * 40 + "\n")
+    done = _bootstrap(vm, runner_tarball)
+    assert done.returncode == 1
+    assert f"cannot fetch commit {'0' * 40} from {REPO_ROOT.as_uri()}" in done.stderr
+    assert not (vm / "etc/edgetrain/broker-policy.yaml").exists()
+    assert list((vm / "opt/edgetrain-broker").iterdir()) == []  # no fetched source left behind
 
 
 def _victim(vm: Path) -> Path:
@@ -326,17 +491,26 @@ def test_a_rootfs_image_without_digest_is_refused(vm: Path, runner_tarball: tupl
     assert "ROOTFS_IMAGE ghcr.io/edgetrain-org/runner-rootfs:latest is not pinned by digest" in done.stderr
 
 
-def test_unit_verifies(vm: Path, runner_tarball: tuple[Path, str], tmp_path: Path) -> None:
+def test_units_verify(vm: Path, runner_tarball: tuple[Path, str], tmp_path: Path) -> None:
+    """Both units together (the runner's Wants=/After= name the broker's), as the bootstrap installed them;
+    the broker's ExecStart points at this checkout's venv, the one the VM's venv is built like."""
     assert _bootstrap(vm, runner_tarball).returncode == 0
-    unit = (vm / "etc/systemd/system/edgetrain-runner.service").read_text()
-    assert "KillMode=control-group" in unit
-    assert "ProtectProc=invisible" in unit
-    unit = unit.replace("/usr/local/lib/", f"{vm}/usr/local/lib/")
-    check = tmp_path / "unit" / "edgetrain-runner.service"
-    check.parent.mkdir()
-    check.write_text(unit)
+    check = tmp_path / "unit"
+    check.mkdir()
+    for name in ("edgetrain-runner.service", "edgetrain-broker.service"):
+        unit = (vm / "etc/systemd/system" / name).read_text()
+        assert "KillMode=control-group" in unit
+        assert "ProtectProc=invisible" in unit
+        unit = unit.replace("/usr/local/lib/", f"{vm}/usr/local/lib/")
+        unit = unit.replace(BROKER_EXEC, str(REPO_ROOT / ".venv/bin/edgetrain"))
+        (check / name).write_text(unit)
     done = subprocess.run(
-        [_need("systemd-analyze"), "verify", str(check)],
+        [
+            _need("systemd-analyze"),
+            "verify",
+            str(check / "edgetrain-runner.service"),
+            str(check / "edgetrain-broker.service"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

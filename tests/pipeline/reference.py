@@ -66,8 +66,11 @@ def prepare(
     *,
     drops: list[str] | None = None,
     data_version: dict[str, str | None] | None = None,
+    missing_target: int = 0,
 ) -> Prepared:
-    """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target)."""
+    """Pure core of the stage: de-duplicate, split, type and describe ``frame`` (features + target).
+
+    ``missing_target``: rows the reader left out for a blank target (recorded in the manifest)."""
     target = params.data.target
     if frame.empty:
         raise DataError("no rows in any drop")
@@ -107,6 +110,7 @@ def prepare(
         duplicates=duplicates,
         drops=drops,
         data_version=data_version,
+        missing_target=missing_target,
     )
     return Prepared(splits=parts, manifest=manifest)
 

@@ -44,7 +44,7 @@ def bad_drop(project, frame_for, edit) -> str:
             lambda f: f.assign(x1=["1.5"] * 40 + ["abc"] + ["2"] * 59),
             "column 'x1' must be numeric; line 42 has 'abc'",
         ),
-        (lambda f: f.assign(y=[np.nan] * 3 + [1] * 97), "target column 'y' has 3 missing label(s)"),
+        (lambda f: f.assign(y=[np.nan] * 3 + [1] * 97), "target column 'y' is blank in 3 row(s)"),
     ],
     ids=[
         "renamed-target",

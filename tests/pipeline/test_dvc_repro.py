@@ -144,3 +144,35 @@ def test_entry_code_and_lock_change_every_stage_hash(tmp_path: Path) -> None:
     for name, original in originals.items():
         (repo / name).write_bytes(original)
     assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+
+
+def test_blank_targets_fail_repro_with_dvc_lock_kept_then_drop(tmp_path: Path) -> None:
+    """A refused drop leaves dvc.lock as it was and `dvc checkout` brings back every output; switching
+    data.missing_target to drop re-runs the pipeline, counts the rows in metrics.json, and status is clean."""
+    repo = make_repo(tmp_path / "blank", "binary")
+    assert dvc(repo, "repro").returncode == 0
+    lock = (repo / "dvc.lock").read_bytes()
+    prepared = {p.relative_to(repo): p.read_bytes() for p in (repo / "artifacts").rglob("*") if p.is_file()}
+    extra = make_frame("binary", rows=50, seed=11).astype({"y": object})
+    extra.loc[[3, 9], "y"] = None
+    extra.to_csv(repo / "data" / "2024-01-02.csv", index=False, lineterminator="\n")
+
+    run = dvc(repo, "repro")
+    assert run.returncode != 0
+    errors = [ln for ln in run.stderr.splitlines() if ln.startswith("edgetrain: error:")]
+    assert errors == [
+        "edgetrain: error: target column 'y' is blank in 2 row(s): data/2024-01-02.csv lines 5, 11 (2 rows) "
+        "(fill them in, or set data.missing_target: drop in params.yaml to leave such rows out)"
+    ]
+    assert (repo / "dvc.lock").read_bytes() == lock
+    assert dvc(repo, "checkout", "--force").returncode == 0
+    assert {
+        p.relative_to(repo): p.read_bytes() for p in (repo / "artifacts").rglob("*") if p.is_file()
+    } == prepared
+
+    params = params_dict("binary")
+    params["data"]["missing_target"] = "drop"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    assert dvc(repo, "repro").returncode == 0
+    assert json.loads((repo / "artifacts" / "metrics.json").read_text())["missing_target_dropped"] == 2
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}

@@ -15,7 +15,7 @@ from edgetrain.config.params import METRICS
 from edgetrain.pipeline import splits as split_mod
 
 CONTRACT_KEYS = [
-    "format", "model_file", "task", "target", "features", "classes", "rows",
+    "format", "model_file", "task", "target", "features", "classes", "rows", "missing_target_dropped",
     "best_iteration", "data_version", "params", "xgboost_version",
 ]  # fmt: skip
 CURVES = {"roc.json", "precision_recall.json"}
@@ -80,8 +80,13 @@ def test_pipeline_end_to_end(task, make_project, capsys) -> None:
 
     assert project.cli("evaluate") == 0
     metrics = json.loads(project.metrics.read_text())
-    expected = set(METRICS[task]) | {"rows"} | ({"threshold"} if task == "binary" else set())
+    expected = (
+        set(METRICS[task])
+        | {"rows", "missing_target_dropped"}
+        | ({"threshold"} if task == "binary" else set())
+    )
     assert set(metrics) == expected
+    assert metrics["missing_target_dropped"] == metadata["missing_target_dropped"] == 0
     assert metrics["rows"] == manifest["rows"]["test"]
     assert {p.name for p in project.plots.iterdir()} == PLOTS[task]
     if task == "binary":

@@ -117,3 +117,59 @@ def test_report_without_a_before_summary_is_one_line(tmp_path: Path, capsys) -> 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "none.json: cannot read the before-summary" in err[0]
+
+
+def _blank_targets(payload: bytes, rows: list[int], target: str) -> bytes:
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_csv(io.BytesIO(payload)).astype({target: object})
+    frame.loc[rows, target] = None
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+@pytest.mark.integration
+def test_blank_targets_refused_by_check_or_counted_in_the_report(  # noqa: PLR0917
+    raw, drops, params, tmp_path: Path, standin, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+    from tests.conftest import REPO_ROOT
+
+    cfg, container = raw
+    names = sorted(drops)
+    target = params.data.target
+    new = _blank_targets(drops[names[3]], [0, 1, 40], target)
+    land(container, names[3], new)
+    edge = yaml.safe_load((REPO_ROOT / "config" / "edge.yaml").read_text())
+    edge["storage"].update(blob_endpoint=standin.blob_endpoint, raw_container=cfg.raw_container)
+    config = tmp_path / "edge.yaml"
+    config.write_text(yaml.safe_dump(edge))
+    settings = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", standin.connection_string)
+    data = write_local(tmp_path / "data", {n: drops[n] for n in names[:3]})
+    baseline = tmp_path / "b.json"
+    common = ["--params", str(params_file), "--data-dir", str(data), "--baseline", str(baseline)]
+
+    assert main(["refresh", "check", "--config", str(config), *common]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert (
+        f"target column {target!r} is blank in 3 row(s): {cfg.raw_container}/raw/{names[3]} lines 2, 3, 42"
+        in (err[0])
+    )
+    assert not baseline.exists()
+
+    settings["data"]["missing_target"] = "drop"
+    params_file.write_text(yaml.safe_dump(settings))
+    assert main(["refresh", "check", "--config", str(config), *common]) == 0
+    assert f"1 new drop(s), all valid: {cfg.raw_container}/raw/{names[3]} (97 rows" in capsys.readouterr().out
+    (data / names[3]).write_bytes(new)
+    out, figures = tmp_path / "report.md", tmp_path / "r.json"
+    assert main(["refresh", "report", *common, "--out", str(out), "--json", str(figures)]) == 0
+    assert json.loads(figures.read_text())["missing_target_rows"] == {"before": 0, "after": 3}
+    assert (
+        "Rows with a blank target, left out by prepare (data.missing_target: drop): 0 -> 3" in out.read_text()
+    )

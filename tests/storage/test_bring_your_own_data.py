@@ -1,8 +1,9 @@
-"""README "Bring your own data", command by command, on a fresh clone after `make demo`'s data steps.
+"""docs/your-data.md "Bring your own data, step by step", command by command, on a fresh clone after
+`make demo`'s data steps.
 
-The commands and the params snippet are read from README.md and run as written (bash, in the clone), against
-the clone's own strict stand-in (``edgetrain storage up`` on a free port). The clone starts where a forker is
-after ``make demo``: sample drops landed and ``data/`` present, so the documented
+The commands and the params snippet are read from docs/your-data.md and run as written (bash, in the clone),
+against the clone's own strict stand-in (``edgetrain storage up`` on a free port). The clone starts where a
+forker is after ``make demo``: sample drops landed and ``data/`` present, so the documented
 ``rm -rf data && dvc import-url --force ... data`` is exercised where it used to fail.
 """
 
@@ -24,7 +25,8 @@ from tests.conftest import REPO_ROOT, STACK_HUB_VERSION, subprocess_env
 from edgetrain.storage.azurite import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-SECTION = "## Bring your own data"
+SECTION = "## Bring your own data, step by step"
+DOC = REPO_ROOT / "docs" / "your-data.md"
 TIMEOUT_S = 900
 MISSING_CACHE = "do not exist"  # DVC: "Some of the cache files do not exist neither locally nor on remote"
 GIT_ID = {
@@ -35,8 +37,8 @@ GIT_ID = {
 }
 
 
-def readme_section(title: str) -> str:
-    text = (REPO_ROOT / "README.md").read_text()
+def readme_section(title: str, doc: Path = REPO_ROOT / "README.md") -> str:
+    text = doc.read_text()
     start = text.index(title)
     end = text.find("\n## ", start + len(title))
     return text[start : end if end != -1 else None]
@@ -124,11 +126,7 @@ def fork(tmp_path: Path):  # type: ignore[no-untyped-def]
     (clone / ".edgetrain" / "tools").symlink_to(REPO_ROOT / ".edgetrain" / "tools")
     port = free_port()
     edge = clone / "config" / "edge.yaml"
-    edge.write_text(
-        edge.read_text()
-        .replace("127.0.0.1:10000", f"127.0.0.1:{port}")
-        .replace("port: 10000", f"port: {port}")
-    )
+    edge.write_text(edge.read_text().replace("port: 10000", f"port: {port}", 1))
     # `git add` by name: the edit keeps the file's size, so `commit -a`'s stat check can miss it.
     sh("git add config/edge.yaml && git commit -qm 'Own stand-in port'", clone)
     try:
@@ -155,7 +153,7 @@ def fork(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_bring_your_own_data_as_the_readme_says(fork: Path, tmp_path: Path) -> None:
-    section = readme_section(SECTION)
+    section = readme_section(SECTION, DOC)
     mine = tmp_path / "my-data"  # ../my-data from the clone
     mine.mkdir()
     for i, name in enumerate(("2026-01.csv", "2026-02.csv", "2026-03.csv")):
@@ -210,8 +208,10 @@ def list_versions(fork: Path) -> list[dict[str, Any]]:
 
 def test_the_stack_hub_import_command_is_the_tested_one() -> None:
     """The account set-up step documents the same import command the test above runs."""
-    account = commands(readme_section("## Point it at your Stack Hub account"))
-    own = commands(readme_section(SECTION))
+    account = commands(
+        readme_section("## Point it at your Stack Hub account", REPO_ROOT / "docs" / "stack-hub-storage.md")
+    )
+    own = commands(readme_section(SECTION, DOC))
     documented = [ln.replace("<raw_prefix>", "raw") for ln in account if "import-url" in ln]
     assert documented
     assert set(documented) <= set(own)

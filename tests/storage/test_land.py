@@ -89,11 +89,22 @@ def test_land_replace_and_clear(setup, standin, storage, tmp_path: Path, capsys)
         (
             "bad.csv",
             GOOD.replace("45.25,basic,no", "45.25,basic,"),
-            "target column 'churned' has 1 missing label",
+            "target column 'churned' is blank in 1 row(s): ",
         ),
         ("bad.txt", GOOD, "bad.txt: not a .csv file"),
+        (
+            "bad.csv",
+            GOOD.replace("spend", "spend[$]"),
+            "good.csv: feature column 'spend[$]' contains '[' and ']': XGBoost refuses column names "
+            "containing [, ] or < (rename it in the file and in params data.features)",
+        ),
+        (
+            "bad.csv",
+            GOOD.replace("churned", "churned<30d"),
+            "good.csv: target column 'churned<30d' contains '<': XGBoost refuses",
+        ),
     ],
-    ids=["missing-column", "not-numeric", "missing-label", "not-csv"],
+    ids=["missing-column", "not-numeric", "missing-label", "not-csv", "feature-name", "target-name"],
 )
 def test_a_bad_file_lands_nothing(
     setup, standin, storage, tmp_path: Path, capsys, *, name, text, message
@@ -101,6 +112,12 @@ def test_a_bad_file_lands_nothing(
     edge, params = setup
     good = write(tmp_path / "mine", "good.csv", GOOD)
     bad = write(tmp_path / "mine", name, text)
+    if "spend[$]" in text or "churned<30d" in text:  # params and both files name the column so
+        named = yaml.safe_dump(PARAMS)
+        for old, new in (("spend", "spend[$]"), ("churned", "churned<30d")):
+            named = named.replace(old, new) if new in text else named
+        params.write_text(named)
+        good = write(tmp_path / "mine", "good.csv", text)
     code = main(["storage", "--config", str(edge), "land", "--params", str(params), str(good), str(bad)])
     assert code == 3
     err = capsys.readouterr().err.strip().splitlines()
@@ -122,3 +139,28 @@ def test_deleting_is_refused_on_a_real_account(tmp_path: Path, clean_env, capsys
     assert main(["storage", "--config", str(edge), "clear"]) == 4
     err = capsys.readouterr().err
     assert "only runs against the embedded stand-in, not account 'edgedata'" in err
+
+
+def test_blank_targets_are_listed_for_every_file(setup, standin, storage, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    edge, params = setup
+    rows = "".join(f"{i},1.0,basic,\n" if i % 2 else f"{i},1.0,pro,no\n" for i in range(30))
+    files = [
+        write(tmp_path / "mine", "a.csv", GOOD),
+        write(tmp_path / "mine", "b.csv", GOOD.replace("99.0,pro,yes", "99.0,pro,")),
+        write(tmp_path / "mine", "c.csv", "tenure,spend,plan,churned\n" + rows),
+    ]
+    code = main(["storage", "--config", str(edge), "land", "--params", str(params), *map(str, files)])
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "target column 'churned' is blank in 16 row(s)" in err[0]
+    assert f"{files[1]} line 3 (1 rows)" in err[0]
+    assert f"{files[2]} lines 3, 5, 7, 9, 11, 13, 15, 17, 19, 21 and 5 more (15 rows)" in err[0]
+    assert "a.csv" not in err[0]
+    assert "data.missing_target: drop" in err[0]
+    assert blobs(standin, storage) == {}
+
+    params.write_text(yaml.safe_dump({**PARAMS, "data": {**PARAMS["data"], "missing_target": "drop"}}))
+    assert main(["storage", "--config", str(edge), "land", "--params", str(params), *map(str, files)]) == 0
+    assert "3 drops in" in capsys.readouterr().out
+    assert sorted(blobs(standin, storage)) == ["raw/a.csv", "raw/b.csv", "raw/c.csv"]  # landed as they are

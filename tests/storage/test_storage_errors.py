@@ -50,7 +50,8 @@ def test_storage_unreachable(tmp_path: Path, clean_env, capsys, monkeypatch) -> 
 def test_bad_connection_string(tmp_path: Path, clean_env, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     clean_env.setenv("AZURE_STORAGE_CONNECTION_STRING", "not-a-connection-string")
-    assert main(["storage", "--config", str(edge_file(tmp_path)), "seed", "--rows", "10", "--days", "1"]) == 4
+    path = edge_file(tmp_path, blob_endpoint=f"http://127.0.0.1:{free_port()}/devstoreaccount1")
+    assert main(["storage", "--config", str(path), "seed", "--rows", "10", "--days", "1"]) == 4
     assert "invalid storage connection string" in capsys.readouterr().err
 
 

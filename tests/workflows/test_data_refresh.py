@@ -87,7 +87,8 @@ def _dispatch(r: Rehearsal) -> Seen:
         "inputs": {},
         "repository": {"full_name": f"{OWNER}/{NAME}", "name": NAME, "owner": {"login": OWNER}},
     }
-    # The runner's .env holds the storage connection string (deploy/edge-runner); git pushes of
+    # The job gets what the edge runner's sandbox gives it: the credential broker's socket, never the account
+    # key (its storage SAS comes from the broker, docs/storage-credentials.md); git pushes of
     # create-pull-request reach the bare "GitHub" repository.
     env = {
         **r.storage_env(),

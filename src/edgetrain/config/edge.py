@@ -1,4 +1,4 @@
-"""``config/edge.yaml``: the one file a forker edits to say where things live.
+"""``config/edge.yaml``: where things are (``params.yaml`` says what to train).
 
 It never holds secrets. Stack Hub storage has no Azure AD auth: its connection string comes from the
 ``AZURE_STORAGE_CONNECTION_STRING`` environment variable (which DVC reads too) or DVC's git-ignored
@@ -7,11 +7,12 @@ It never holds secrets. Stack Hub storage has no Azure AD auth: its connection s
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from edgetrain.config.loader import StrictModel, load_model
 from edgetrain.contract import layout
@@ -20,6 +21,12 @@ DEFAULT_EDGE_CONFIG = Path(layout.EDGE_CONFIG)
 
 #: REST API versions Azure Stack Hub blob storage speaks (2019-07-07 on builds 2008+, 2019-02-02 on 2005).
 STACK_HUB_API_VERSIONS = ("2019-02-02", "2019-07-07")
+
+#: ``storage.blob_endpoint: standin``: the embedded stand-in, wherever ``edgetrain storage up`` runs it.
+STANDIN = "standin"
+#: In ``standin.data_dir`` (git-ignored): the stand-in's port and identity, written by ``up``.
+STANDIN_ENDPOINT_FILE = "endpoint.json"
+STANDIN_ACCOUNT = "devstoreaccount1"
 
 Name = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 ContainerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:-?[a-z0-9]){2,62}$")]
@@ -45,11 +52,17 @@ class StorageConfig(StrictModel):
     def _one_endpoint(self) -> StorageConfig:
         if not self.endpoint_suffix and not self.blob_endpoint:
             raise ValueError("set storage.endpoint_suffix or storage.blob_endpoint")
+        if self.blob_endpoint == STANDIN and self.account_name != STANDIN_ACCOUNT:
+            raise ValueError(
+                f"blob_endpoint: standin (the local stand-in) needs account_name: {STANDIN_ACCOUNT}"
+            )
         return self
 
     @field_validator("blob_endpoint")
     @classmethod
     def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value == STANDIN:
+            return value
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
@@ -201,6 +214,11 @@ class DeployConfig(StrictModel):
         return targets
 
 
+def standin_url(port: int) -> str:
+    """The stand-in's blob endpoint on loopback ``port``."""
+    return f"http://127.0.0.1:{port}/{STANDIN_ACCOUNT}"
+
+
 class EdgeConfig(StrictModel):
     storage: StorageConfig
     standin: StandinConfig = StandinConfig()
@@ -210,11 +228,66 @@ class EdgeConfig(StrictModel):
     runner: RunnerConfig
     compute: ComputeConfig = ComputeConfig()
     deploy: DeployConfig = DeployConfig()
+    #: ``storage.blob_endpoint: standin``: the address follows the stand-in this checkout runs.
+    _standin_managed: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _standin_address(self) -> EdgeConfig:
+        if self.storage.blob_endpoint != STANDIN:
+            return self
+        self._standin_managed = True
+        # Frozen model: the one place the endpoint is filled in (standin.port until `up` records another).
+        object.__setattr__(self, "storage", self._at_port(self.standin.port))
+        return self
+
+    def _at_port(self, port: int) -> StorageConfig:
+        return self.storage.model_copy(update={"blob_endpoint": standin_url(port)})
+
+    @property
+    def standin_managed(self) -> bool:
+        """``storage.blob_endpoint: standin``: storage is this checkout's own stand-in."""
+        return self._standin_managed
+
+    def with_standin(self, port: int, data_dir: Path) -> EdgeConfig:
+        """This config with the stand-in at ``port`` and its state in ``data_dir`` (an absolute path)."""
+        return self.model_copy(
+            update={
+                "storage": self._at_port(port),
+                "standin": self.standin.model_copy(update={"data_dir": str(data_dir)}),
+            }
+        )
+
+
+def project_dir(config_path: Path | str) -> Path:
+    """The project a config file belongs to: the folder holding its ``config/`` folder."""
+    folder = Path(config_path).resolve().parent
+    return folder.parent if folder.name == "config" else folder
+
+
+def recorded_standin(data_dir: Path) -> dict[str, Any] | None:
+    """``{"port", "id"}`` the last ``edgetrain storage up`` recorded in ``data_dir``, if any."""
+    try:
+        found = json.loads((data_dir / STANDIN_ENDPOINT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    port = found.get("port") if isinstance(found, dict) else None
+    return found if isinstance(port, int) and 0 < port < 65536 else None
 
 
 def load_edge_config(path: Path | str = DEFAULT_EDGE_CONFIG) -> EdgeConfig:
-    """Load and validate ``config/edge.yaml`` (exit code 2 with one line on any problem)."""
-    return load_model(path, EdgeConfig)
+    """Load and validate ``config/edge.yaml`` (exit code 2 with one line on any problem).
+
+    With ``storage.blob_endpoint: standin`` the endpoint is this checkout's stand-in: the port the last
+    ``edgetrain storage up`` recorded in ``standin.data_dir`` (it picks a free one when ``standin.port``
+    is taken), else ``standin.port``; ``standin.data_dir`` comes back as an absolute path in the project.
+    """
+    cfg = load_model(path, EdgeConfig)
+    if not cfg.standin_managed:
+        return cfg
+    data_dir = Path(cfg.standin.data_dir).expanduser()
+    data_dir = data_dir if data_dir.is_absolute() else project_dir(path) / data_dir
+    recorded = recorded_standin(data_dir)
+    return cfg.with_standin(recorded["port"] if recorded else cfg.standin.port, data_dir)
 
 
 def load_compute_config(path: Path | str = DEFAULT_EDGE_CONFIG) -> ComputeConfig:

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from edgetrain.config.loader import StrictModel, load_model
 from edgetrain.contract import layout
+from edgetrain.errors import ConfigError
 
 DEFAULT_PARAMS = Path(layout.PARAMS)
 
@@ -44,10 +45,30 @@ LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 LABEL_ONLY_OBJECTIVES: dict[str, str] = {"multi:softmax": "multi:softprob", "binary:hinge": "binary:logistic"}
 
 
+#: Characters XGBoost refuses in a feature name (``DMatrix.feature_names`` in xgboost/core.py: "may not
+#: contain [, ] or <"; they would break its tree dump syntax). The target is held to the same rule.
+XGBOOST_FORBIDDEN = ("[", "]", "<")
+NAME_RULE = "XGBoost refuses column names containing [, ] or <"
+
+
+def name_problem(name: str) -> str | None:
+    """Why XGBoost would refuse ``name`` as a column name, or None."""
+    bad = [c for c in XGBOOST_FORBIDDEN if c in name]
+    return f"column {name!r} contains {' and '.join(repr(c) for c in bad)}: {NAME_RULE}" if bad else None
+
+
 class DataParams(StrictModel):
     target: Column
     features: list[Column] = Field(min_length=1)
     categorical: list[Column] = Field(default_factory=list, description="features read as categories")
+    missing_target: Literal["error", "drop"] = Field(
+        default="error", description="rows with a blank target: refuse them (error) or leave them out (drop)"
+    )
+
+    def columns(self) -> list[tuple[str, str]]:
+        """``(params key, column)`` for every column named here."""
+        features = [(f"data.features[{i}]", name) for i, name in enumerate(self.features)]
+        return [*features, ("data.target", self.target)]
 
     @model_validator(mode="after")
     def _consistent(self) -> DataParams:
@@ -142,6 +163,21 @@ class Params(StrictModel):
         return self.evaluate.primary_metric not in LOWER_IS_BETTER
 
 
-def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
-    """Load and validate ``params.yaml`` (exit code 2 with one line on any problem)."""
-    return load_model(path, Params)
+def check_column_names(params: Params, path: Path | str) -> None:
+    """ConfigError naming ``path``, the key and the column when XGBoost would refuse a column name."""
+    for key, column in params.data.columns():
+        problem = name_problem(column)
+        if problem:
+            raise ConfigError(f"{path}: {key}: {problem} (rename the column in your CSV files and here)")
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS, *, check_names: bool = True) -> Params:
+    """Load and validate ``params.yaml`` (exit code 2 with one line on any problem).
+
+    ``check_names=False`` leaves the column-name rule to the caller (``storage land`` checks it per file,
+    so its message names the CSV file).
+    """
+    params = load_model(path, Params)
+    if check_names:
+        check_column_names(params, path)
+    return params

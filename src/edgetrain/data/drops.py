@@ -1,9 +1,13 @@
 """Read and validate raw CSV drops (``data/YYYY-MM-DD.csv``) against the ``data`` section of params.
 
 Every problem is a :class:`~edgetrain.errors.DataError` naming the file, and the column where
-there is one: a missing target or feature, a non-numeric, infinite or out-of-range value in a numeric
-column, a missing label, an empty drop, an unbalanced quote or a file that is not CSV at all. A blank
-cell in a numeric feature is a missing value (XGBoost handles those), whatever the column's type.
+there is one: a missing target or feature, a column name XGBoost refuses, a non-numeric, infinite or
+out-of-range value in a numeric column, an empty drop, an unbalanced quote or a file that is not CSV at
+all. A blank cell in a feature (numeric or categorical) is a missing value (XGBoost handles those).
+
+A row with a blank target cannot train: with ``data.missing_target: error`` (the default) every drop is
+read and one error lists each file with the line numbers of such rows; with ``drop`` they are left out
+and counted (:class:`Drop` keeps their line numbers, :func:`missing_target_error` words the refusal).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from edgetrain.config.params import DataParams, Task
+from edgetrain.config.params import DataParams, Task, name_problem
 from edgetrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,32 @@ _CHUNK_BYTES = 1 << 20
 #: XGBoost stores features and labels as float32: anything larger in magnitude becomes inf there.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _ARROW_COLUMN = re.compile(r"In CSV column #(\d+)")
+#: Line numbers listed per file when rows have no target; the rest of them are counted.
+MISSING_LINES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One drop read and checked: ``frame`` holds its rows that have a target (features + target)."""
+
+    path: Path
+    frame: pd.DataFrame
+    #: Line numbers (the header is line 1) of the rows with a blank target, left out of ``frame``.
+    missing_target: list[int]
+
+
+def missing_target_error(target: str, found: Sequence[tuple[str, list[int]]]) -> DataError:
+    """One line listing every file with rows that have no target: the first line numbers and a count."""
+    parts = []
+    for name, lines in found:
+        shown = ", ".join(str(n) for n in lines[:MISSING_LINES_SHOWN])
+        more = f" and {len(lines) - MISSING_LINES_SHOWN} more" if len(lines) > MISSING_LINES_SHOWN else ""
+        parts.append(f"{name} line{'s' if len(lines) > 1 else ''} {shown}{more} ({len(lines)} rows)")
+    total = sum(len(lines) for _, lines in found)
+    return DataError(
+        f"target column {target!r} is blank in {total} row(s): {'; '.join(parts)} "
+        "(fill them in, or set data.missing_target: drop in params.yaml to leave such rows out)"
+    )
 
 
 def list_drops(data_dir: Path | str) -> list[Path]:
@@ -76,12 +108,8 @@ def _numeric(path: Path, column: str, values: pd.Series, role: str) -> pd.Series
     return parsed
 
 
-def _labels(path: Path, column: str, values: pd.Series, task: Task) -> pd.Series:
-    missing = int(values.isna().sum())
-    if missing:
-        raise DataError(f"{path}: target column {column!r} has {missing} missing label(s) (NaN)")
-    if task == "regression":
-        return _numeric(path, column, values, "target")
+def _labels(values: pd.Series) -> pd.Series:
+    """Class labels with no missing value: whole floats and booleans as int64, anything else as read."""
     if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
         return values.astype(np.int64)
     if pd.api.types.is_bool_dtype(values):
@@ -156,9 +184,12 @@ def _read_csv(path: Path, wanted: list[str], data: DataParams) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _parse_error(path, exc) from None
     for name in wanted:
+        role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
         if name not in header:
-            role, key = ("target", "data.target") if name == data.target else ("feature", "data.features")
             raise DataError(f"{path}: missing {role} column {name!r} (named in params {key})")
+        problem = name_problem(name)
+        if problem:
+            raise DataError(f"{path}: {role} {problem} (rename it in the file and in params {key})")
     # pyarrow's reader is fast and strict: a row with too many or too few fields is an error (pandas'
     # C reader pads short rows with NaN). It is used directly: pandas' pyarrow engine fails to cast an
     # integer column with a blank cell when any dtype is given; arrow's own conversion gives float + NaN.
@@ -180,9 +211,10 @@ def _read_csv(path: Path, wanted: list[str], data: DataParams) -> pd.DataFrame:
     return frame
 
 
-def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
+def load_drop(path: Path | str, data: DataParams, task: Task) -> Drop:
     """One drop reduced to ``features + [target]`` with numeric features as float64 and categorical
-    features as strings; raises DataError naming the file (and column) on any problem."""
+    features as strings, rows with a blank target left out (and their lines noted); raises DataError
+    naming the file (and column) on any other problem."""
     path = Path(path)
     _sniff(path)
     wanted = [*data.features, data.target]
@@ -196,19 +228,53 @@ def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
             out[name] = values  # read as str
         else:
             out[name] = _numeric(path, name, values, "numeric feature")
-    out[data.target] = _labels(path, data.target, frame[data.target], task)
-    log.info("%s: %d rows", path, len(frame))
-    return pd.DataFrame(out, columns=wanted)
+    target = frame[data.target]
+    out[data.target] = _numeric(path, data.target, target, "target") if task == "regression" else target
+    result = pd.DataFrame(out, columns=wanted)
+    missing = result[data.target].isna().to_numpy()
+    lines = (np.flatnonzero(missing) + 2).tolist()
+    if lines:
+        result = result.loc[~missing].reset_index(drop=True)
+    if task != "regression":
+        result[data.target] = _labels(result[data.target])
+    log.info("%s: %d rows%s", path, len(frame), f", {len(lines)} without a target" if lines else "")
+    return Drop(path, result, lines)
+
+
+def check_missing_targets(lines: Sequence[tuple[Path | str, list[int]]], data: DataParams) -> int:
+    """Rows with no target (``(file, line numbers)`` per drop): their count with ``missing_target: drop``,
+    else one DataError listing every file and its lines."""
+    found = [(str(path), numbers) for path, numbers in lines if numbers]
+    if found and data.missing_target == "error":
+        raise missing_target_error(data.target, found)
+    return sum(len(lines) for _, lines in found)
+
+
+def read_drop(path: Path | str, data: DataParams, task: Task) -> pd.DataFrame:
+    """:func:`load_drop`'s frame; rows with no target refused as ``data.missing_target`` says."""
+    drop = load_drop(path, data, task)
+    check_missing_targets([(drop.path, drop.missing_target)], data)
+    return drop.frame
 
 
 def read_drops(data_dir: Path | str, data: DataParams, task: Task) -> tuple[list[str], pd.DataFrame]:
     """All drops in ``data_dir`` (sorted by name) concatenated; returns ``(file names, frame)``."""
+    names, frame, _ = read_drops_counted(data_dir, data, task)
+    return names, frame
+
+
+def read_drops_counted(
+    data_dir: Path | str, data: DataParams, task: Task
+) -> tuple[list[str], pd.DataFrame, int]:
+    """:func:`read_drops` and the number of rows left out for a blank target."""
     paths = list_drops(data_dir)
-    frames = [read_drop(path, data, task) for path in paths]
+    drops = [load_drop(path, data, task) for path in paths]
+    dropped = check_missing_targets([(d.path, d.missing_target) for d in drops], data)
+    frames = [d.frame for d in drops]
     if task != "regression":
         kinds = {pd.api.types.is_numeric_dtype(f[data.target]) for f in frames}
         if len(kinds) > 1:  # numbers in one drop, words in another: compare labels as text
             for frame in frames:
                 frame[data.target] = frame[data.target].astype(str)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return [p.name for p in paths], frame
+    return [p.name for p in paths], frame, dropped

@@ -21,6 +21,7 @@ from edgetrain.storage.connection import (
     dvc_remote_connection_string,
     is_standin,
 )
+from edgetrain.storage.identity import identity_problem
 
 log = logging.getLogger(__name__)
 PIN_PROBE_TIMEOUT_S = 60
@@ -147,6 +148,29 @@ def check_storage(ctx: Context) -> Iterator[Result]:
         yield Result("containers", True, f"{storage.raw_container!r} and {storage.dvc_container!r} exist")
 
 
+def check_standin_identity(ctx: Context) -> Iterator[Result]:
+    """With ``storage.blob_endpoint: standin``: the storage reached is the stand-in this checkout started.
+
+    Another checkout's stand-in on the same port would otherwise pass every check, and seed, land and
+    ``dvc push`` would write there.
+    """
+    name = "stand-in identity"
+    if ctx.edge is None or not ctx.edge.standin_managed:
+        return
+    if ctx.connection_string is None:
+        yield skipped(name, "no connection string")
+        return
+    try:
+        problem = identity_problem(ctx.edge, ctx.connection_string)
+    except EdgetrainError as err:
+        yield skipped(name, str(err))
+        return
+    if problem:
+        yield Result(name, False, problem, "run `edgetrain storage up` in this checkout (or `make up`)")
+        return
+    yield Result(name, True, f"{ctx.edge.storage.blob_url} is this checkout's stand-in")
+
+
 def _dvc_interpreter() -> str | None:
     """The Python interpreter the ``dvc`` on PATH runs with (from its shebang)."""
     dvc = shutil.which("dvc")
@@ -224,4 +248,4 @@ def check_azureml(ctx: Context) -> Iterator[Result]:
     yield Result(name, True, f"logged in; workspace {cfg.workspace!r} answers")
 
 
-CHECKS = [check_storage, check_dvc_pin, check_azureml]
+CHECKS = [check_storage, check_standin_identity, check_dvc_pin, check_azureml]

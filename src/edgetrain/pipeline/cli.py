@@ -69,7 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
     p = subparsers.add_parser("prepare", parents=[common], help="validate and split the raw CSV drops")
-    p.add_argument("--data", type=Path, default=Path(layout.DATA), help="*.csv drops (%(default)s)")
+    p.add_argument(
+        "--data", type=Path, default=Path(layout.DATA), help="directory of *.csv drops (%(default)s)"
+    )
     p.add_argument(
         "--data-dvc", type=Path, default=Path(layout.DATA_DVC), help="DVC import file (%(default)s)"
     )

@@ -273,6 +273,8 @@ def report(
         scores, plots = regression_report(y.astype(np.float64), out)
     scores = finite_metrics(scores)
     scores["rows"] = len(y)
+    # Rows prepare left out for a blank target (data.missing_target: drop): a count, not a metric.
+    scores["missing_target_dropped"] = int(metadata.get("missing_target_dropped", 0))
     plots["importance"] = importance(booster, [f["name"] for f in metadata["features"]])
     return scores, plots
 

@@ -17,6 +17,9 @@ from edgetrain.contract.atomic import read_json
 from edgetrain.errors import DataError
 
 MANIFEST_FORMAT = "edgetrain-prepared/1"
+#: Rows left out for a blank target (``data.missing_target: drop``): in the manifest, the model's
+#: metadata and ``artifacts/metrics.json``.
+MISSING_TARGET_KEY = "missing_target_dropped"
 
 
 def check_labels(labels: list[Any], params: Params) -> None:
@@ -54,6 +57,7 @@ def manifest_for(
     duplicates: int,
     drops: list[str] | None,
     data_version: dict[str, str | None] | None,
+    missing_target: int = 0,
 ) -> dict[str, Any]:
     """The manifest (``manifest.json``) of a prepared data set."""
     return {
@@ -64,6 +68,7 @@ def manifest_for(
         "classes": classes,
         "rows": rows,
         "duplicates_dropped": duplicates,
+        MISSING_TARGET_KEY: missing_target,
         "drops": list(drops or []),
         "data_version": data_version,
         "split": {

@@ -28,7 +28,7 @@ from edgetrain.config.params import Params
 from edgetrain.contract import layout
 from edgetrain.contract.atomic import staged_outputs, write_json_atomic
 from edgetrain.contract.dvcfiles import read_data_version
-from edgetrain.data.drops import read_drop
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError
 from edgetrain.pipeline import splits
 from edgetrain.pipeline.dataset import partition_files, split_path
@@ -37,16 +37,22 @@ from edgetrain.pipeline.manifest import EXAMPLE_DECIMALS, check_labels, manifest
 log = logging.getLogger(__name__)
 
 
-def common_dtypes(paths: list[Path], params: Params) -> pd.Series:
-    """Validate every drop; the dtypes of their concatenation (labels as text when kinds are mixed)."""
-    heads = [read_drop(path, params.data, params.task).iloc[:1] for path in paths]
+def common_dtypes(paths: list[Path], params: Params) -> tuple[pd.Series, int]:
+    """Validate every drop: the dtypes of their concatenation (labels as text when kinds are mixed) and
+    the rows left out for a blank target (or one error listing them all with ``missing_target: error``)."""
+    heads, missing = [], []
+    for path in paths:
+        drop = load_drop(path, params.data, params.task)
+        heads.append(drop.frame.iloc[:1])
+        missing.append((drop.path, drop.missing_target))
+    dropped = check_missing_targets(missing, params.data)
     target = params.data.target
     as_text = params.task != "regression" and (
         len({pd.api.types.is_numeric_dtype(h[target]) for h in heads}) > 1
     )
     if as_text:
         heads = [h.assign(**{target: h[target].astype(str)}) for h in heads]
-    return (pd.concat(heads, ignore_index=True) if len(heads) > 1 else heads[0]).dtypes
+    return (pd.concat(heads, ignore_index=True) if len(heads) > 1 else heads[0]).dtypes, dropped
 
 
 class SplitWriter:
@@ -116,7 +122,7 @@ def _pass_two(
     gathered = Gathered(params)
     seen = np.empty(0, dtype=np.uint64)
     for path in paths:
-        frame = read_drop(path, params.data, params.task)
+        frame = load_drop(path, params.data, params.task).frame
         frame = frame.astype(dtypes.to_dict())  # as in the concatenation (labels as text when mixed)
         within = frame.duplicated().to_numpy()
         hashes = splits.row_hashes(frame, params.seed)
@@ -202,7 +208,7 @@ def write_streamed(
     paths: list[Path], params: Params, out_dir: Path | str, data_dvc: Path | str
 ) -> dict[str, Any]:
     """Prepare the drops ``paths`` into ``out_dir`` (all or nothing); return the manifest."""
-    dtypes = common_dtypes(paths, params)  # every drop is valid before anything is written
+    dtypes, dropped = common_dtypes(paths, params)  # every drop is valid before anything is written
     data_version = read_data_version(data_dvc)
     with (
         staged_outputs(out_dir, replace_dir=True) as staging,
@@ -223,6 +229,7 @@ def write_streamed(
             duplicates=gathered.duplicates,
             drops=[path.name for path in paths],
             data_version=data_version,
+            missing_target=dropped,
         )
         write_json_atomic(staging / layout.MANIFEST_NAME, manifest, sort_keys=False)
     return manifest

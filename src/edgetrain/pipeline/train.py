@@ -46,6 +46,7 @@ def model_metadata(params: Params, manifest: dict[str, Any], best_iteration: int
         "features": manifest["features"],
         "classes": manifest["classes"],
         "rows": manifest["rows"],
+        "missing_target_dropped": manifest.get("missing_target_dropped", 0),
         "best_iteration": best_iteration,
         "data_version": manifest.get("data_version"),
         "params": {**params.train.model_dump(), "seed": params.seed},

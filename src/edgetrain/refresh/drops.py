@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
 from edgetrain.contract.hashing import file_md5
-from edgetrain.data.drops import read_drop
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError
 from edgetrain.storage.connection import blob_service, storage_errors
 
@@ -53,6 +53,7 @@ def validate_new_drops(
     container = service.get_container_client(storage.raw_container)
     prefix = storage.raw_prefix.strip("/") + "/"
     found: list[NewDrop] = []
+    blank: list[tuple[str, list[int]]] = []  # rows with no target, per blob: refused together at the end
     with storage_errors(storage), tempfile.TemporaryDirectory(prefix="edgetrain-drops-") as tmp:
         for item in sorted(container.list_blobs(name_starts_with=prefix), key=lambda b: b.name):
             relative = PurePosixPath(item.name[len(prefix) :])
@@ -70,11 +71,13 @@ def validate_new_drops(
                 continue
             blob = f"{storage.raw_container}/{item.name}"
             try:
-                frame = read_drop(staged, params.data, params.task)
+                drop = load_drop(staged, params.data, params.task)
             except DataError as err:
                 raise DataError(str(err).replace(str(staged), blob), exit_code=err.exit_code) from None
             finally:
                 staged.unlink(missing_ok=True)
-            found.append(NewDrop(blob, relative.name, len(frame), replaces=local.is_file()))
-            log.info("%s: %d rows, valid", blob, len(frame))
+            blank.append((blob, drop.missing_target))
+            found.append(NewDrop(blob, relative.name, len(drop.frame), replaces=local.is_file()))
+            log.info("%s: %d rows, valid", blob, len(drop.frame))
+    check_missing_targets(blank, params.data)
     return found

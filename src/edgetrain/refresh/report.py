@@ -18,7 +18,7 @@ import pandas as pd
 
 from edgetrain.config.params import Params
 from edgetrain.contract.escape import md
-from edgetrain.data.drops import read_drop
+from edgetrain.data.drops import load_drop
 
 SUMMARY_FORMAT = "edgetrain-data-summary/1"
 REPORT_MARKER = "<!-- edgetrain:data-report -->"
@@ -26,6 +26,8 @@ QUANTILES = np.linspace(0.1, 0.9, 9)
 PSI_FLOOR = 1e-4
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
 MISSING = "(missing)"
+#: Rows with a blank target (not in ``rows``): what ``data.missing_target: drop`` leaves out of prepare.
+MISSING_TARGET = "missing_target_rows"
 DECIMALS = 4
 
 
@@ -63,7 +65,8 @@ def summarize(
     """Aggregates of every ``*.csv`` drop in ``data_dir`` (an empty summary when there is none)."""
     data_dir = Path(data_dir)
     paths = sorted(data_dir.glob("*.csv")) if data_dir.is_dir() else []
-    frames = {p.name: read_drop(p, params.data, params.task) for p in paths}
+    drops = [load_drop(p, params.data, params.task) for p in paths]
+    frames = {d.path.name: d.frame for d in drops}  # rows with a blank target are counted, not summarized
     cols = [*params.data.features, params.data.target]
     frame = pd.concat(frames.values(), ignore_index=True) if frames else pd.DataFrame(columns=cols)
     before = (bins_from or {}).get("features", {})
@@ -82,6 +85,7 @@ def summarize(
     return {
         "format": SUMMARY_FORMAT,
         "rows": len(frame),
+        MISSING_TARGET: sum(len(d.missing_target) for d in drops),
         "drops": {name: len(f) for name, f in frames.items()},
         "features": features,
         "labels": labels,
@@ -120,6 +124,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "rows": {"before": before["rows"], "after": after["rows"]},
+        MISSING_TARGET: {"before": before.get(MISSING_TARGET, 0), "after": after.get(MISSING_TARGET, 0)},
         "drops_added": added,
         "drops_removed": sorted(set(before["drops"]) - set(after["drops"])),
         "features": features,
@@ -158,6 +163,13 @@ def render_markdown(diff: dict[str, Any]) -> str:
     rows = diff["rows"]
     out = [REPORT_MARKER, "### Data refresh", ""]
     out += [f"Rows: {rows['before']} -> {rows['after']} ({rows['after'] - rows['before']:+d})", ""]
+    blank = diff.get(MISSING_TARGET, {})
+    if blank.get("before") or blank.get("after"):
+        out += [
+            f"Rows with a blank target, left out by prepare (data.missing_target: drop): "
+            f"{blank['before']} -> {blank['after']}",
+            "",
+        ]
     out += ["| drop | rows |", "|---|---:|"]
     out += [f"| {md(name)} | {count} |" for name, count in sorted(diff["drops_added"].items())]
     if diff["drops_removed"]:

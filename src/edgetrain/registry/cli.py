@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config, project_dir
 from edgetrain.errors import ConfigError
 from edgetrain.registry.base import ModelVersion, Registry
 
@@ -115,8 +115,7 @@ def project_path(config: Path, value: str) -> Path:
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
-    folder = config.resolve().parent
-    return (folder.parent if folder.name == "config" else folder) / path
+    return project_dir(config) / path
 
 
 def _register(args: argparse.Namespace) -> int:

@@ -166,12 +166,16 @@ def key_params(params: Params) -> dict[str, str]:
     return out
 
 
+#: Counts evaluate writes next to the metrics in ``metrics.json``: not metrics.
+COUNTS = frozenset({"rows", "missing_target_dropped"})
+
+
 def numeric_metrics(metrics: Mapping[str, Any], primary: str) -> dict[str, float]:
     """The float metrics from ``metrics.json``; the primary one must be there."""
     out = {
         k: float(v)
         for k, v in metrics.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "rows"
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in COUNTS
     }
     if primary not in out:
         raise ConfigError(f"{layout.METRICS}: {primary}: missing ({layout.PARAMS} evaluate.primary_metric)")

@@ -20,7 +20,6 @@ md5 must be the one ``dvc.lock`` records for it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -32,6 +31,8 @@ from typing import Any
 import yaml
 
 from edgetrain.contract import layout
+from edgetrain.contract.atomic import dumps_json
+from edgetrain.contract.hashing import bytes_md5
 from edgetrain.contract.yamlfile import parse_yaml
 from edgetrain.errors import ConfigError
 
@@ -218,9 +219,8 @@ def read_run_info(data: Any, where: str = RUN_FILE) -> dict[str, Any]:
 
 
 def canonical_json(data: Any) -> bytes:
-    """The bytes ``edgetrain.pipeline.io.write_json_atomic`` writes for ``data``."""
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    """The bytes :func:`edgetrain.contract.atomic.write_json_atomic` writes for ``data``."""
+    return dumps_json(data)
 
 
 def _path(entry: Any) -> str:
@@ -268,7 +268,7 @@ def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str,
         if path != LOCK_FILE and data != received[path]:
             raise ConfigError(f"{folder}/{path}: not in the form the pipeline writes (re-serialised differs)")
     recorded_metrics = _recorded(lock, METRICS_FILE)
-    if recorded_metrics != [hashlib.md5(files[METRICS_FILE]).hexdigest()]:  # noqa: S324 - DVC's content hash
+    if recorded_metrics != [bytes_md5(files[METRICS_FILE])]:
         raise ConfigError(f"{folder}/{METRICS_FILE}: md5 is not the one dvc.lock records for it")
     md5 = received[MD5_FILE].decode("ascii", errors="replace").strip()
     if not re.fullmatch(r"[0-9a-f]{32}", md5):

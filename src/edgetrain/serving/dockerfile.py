@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 #: Official python:3.11.17-slim-bookworm (CPython 3.11, the lock's target), pinned by the digest of its
 #: multi-arch index. Docker Hub cannot be reached from where this was written: the digest was taken from
-#: public Dockerfiles that pin this tag (README "Building the scoring image" says how to re-check/bump it).
+#: public Dockerfiles that pin this tag (docs/serving.md "Building the scoring image" says how to
+#: re-check/bump it).
 BASE_IMAGE_TAG = "docker.io/library/python:3.11.17-slim-bookworm"
 BASE_IMAGE_DIGEST = "sha256:2333bd330d12de02514770b3585cad313644316047cdee24a7acfdece6de6efb"
 BASE_IMAGE = f"{BASE_IMAGE_TAG}@{BASE_IMAGE_DIGEST}"

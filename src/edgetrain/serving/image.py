@@ -11,7 +11,6 @@ override them.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import logging
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgetrain.contract.hashing import sha256_hex
 from edgetrain.errors import EdgetrainError
 from edgetrain.serving.package import IMAGE_SPEC
 
@@ -86,7 +86,7 @@ def runroot_for(root: Path) -> Path:
     it) may sit at any depth: GitHub's runners use ``/home/runner/work/<repo>/<repo>``. Run state is
     transient (locks, mounts), so a folder keyed by the root's absolute path keeps one per storage root.
     """
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    key = sha256_hex(str(root.resolve()).encode())[:16]
     return Path("/tmp") / f"edgetrain-{os.getuid()}-{key}"
 
 

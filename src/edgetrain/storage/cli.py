@@ -66,6 +66,8 @@ def _up(args: argparse.Namespace) -> int:
 
     cfg = load_edge_config(args.config)
     endpoints = up(cfg)
+    if endpoints.port != cfg.standin.port:
+        print(f"port {cfg.standin.port} (standin.port) is taken: using free port {endpoints.port} instead")
     print(
         f"stand-in up: {endpoints.blob_endpoint} (strict x-ms-version <= {cfg.storage.api_version}; "
         f"Azurite {cfg.standin.azurite_version} behind it; data in {cfg.standin.data_dir})"
@@ -95,11 +97,13 @@ def _status(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from edgetrain.errors import ConfigError
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.seed import DEFAULT_START, seed
 
     if args.rows < args.days or args.days < 1:
         raise ConfigError(f"--rows ({args.rows}) must be at least --days ({args.days}) and --days at least 1")
     cfg = load_edge_config(args.config)
+    require_own(cfg)
     landed = seed(
         cfg.storage, rows=args.rows, days=args.days, seed_value=args.seed, start=args.start or DEFAULT_START
     )
@@ -113,10 +117,12 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _land(args: argparse.Namespace) -> int:
     from edgetrain.config.params import load_params
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.land import land, validate
 
     cfg = load_edge_config(args.config)
-    rows = validate(args.files, load_params(args.params))  # everything checked before any upload
+    rows = validate(args.files, load_params(args.params, check_names=False))  # all checked before uploading
+    require_own(cfg)
     result = land(cfg.storage, args.files, replace=args.replace)
     new = sum(item.uploaded for item in result.landed)
     where = f"{cfg.storage.raw_container}/{cfg.storage.raw_prefix}"
@@ -128,9 +134,11 @@ def _land(args: argparse.Namespace) -> int:
 
 
 def _clear(args: argparse.Namespace) -> int:
+    from edgetrain.storage.identity import require_own
     from edgetrain.storage.land import clear
 
     cfg = load_edge_config(args.config)
+    require_own(cfg)
     removed = clear(cfg.storage)
     print(f"removed {len(removed)} drops from {cfg.storage.raw_container}/{cfg.storage.raw_prefix}")
     return 0
@@ -138,8 +146,9 @@ def _clear(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     from edgetrain.storage.dvc_sync import pull_or_backfill
+    from edgetrain.storage.identity import require_own
 
-    load_edge_config(args.config)  # validate before touching storage
+    require_own(load_edge_config(args.config))  # valid, and this checkout's storage (backfill pushes)
     how = pull_or_backfill(dvcfile=args.dvcfile)
     print(f"{args.dvcfile}: data in place ({how})")
     return 0

@@ -20,7 +20,7 @@ from typing import Any
 from edgetrain.config.edge import StorageConfig
 from edgetrain.config.params import Params
 from edgetrain.contract.hashing import md5_digest
-from edgetrain.data.drops import read_drop
+from edgetrain.data.drops import check_missing_targets, load_drop
 from edgetrain.errors import DataError, StorageError
 from edgetrain.storage.connection import blob_service, is_standin, storage_errors
 
@@ -74,10 +74,15 @@ def ensure_container(container: Any) -> None:
 
 
 def validate(paths: Sequence[Path], params: Params) -> int:
-    """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded."""
+    """Check every file as ``prepare`` would; returns the total row count. Nothing is uploaded.
+
+    Rows with a blank target are refused together for every file (``data.missing_target: error``) or
+    left out of the count (``drop``); column names XGBoost refuses are named with their file.
+    """
     if not paths:
         raise DataError("no files to land")
     seen: dict[str, Path] = {}
+    blank: list[tuple[Path, list[int]]] = []
     rows = 0
     for path in paths:
         if path.suffix.lower() != ".csv" or not path.name.endswith(".csv"):
@@ -87,7 +92,10 @@ def validate(paths: Sequence[Path], params: Params) -> int:
         if path.name in seen:
             raise DataError(f"{path}: same file name as {seen[path.name]} (drops are stored by name)")
         seen[path.name] = path
-        rows += len(read_drop(path, params.data, params.task))
+        drop = load_drop(path, params.data, params.task)
+        blank.append((path, drop.missing_target))
+        rows += len(drop.frame)
+    check_missing_targets(blank, params.data)  # every wanted column, name included, was checked per file
     return rows
 
 

@@ -14,14 +14,23 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from edgetrain.config.edge import EdgeConfig, StorageConfig
+from edgetrain.config.edge import (
+    STANDIN_ENDPOINT_FILE,
+    EdgeConfig,
+    StorageConfig,
+    recorded_standin,
+    standin_url,
+)
 from edgetrain.errors import StorageError
 from edgetrain.storage import azurite
 from edgetrain.storage.azurite import DEV_ACCOUNT, DEV_KEY, LOOPBACK
@@ -30,9 +39,9 @@ from edgetrain.storage.connection import (
     DVC_RAW_REMOTE,
     blob_service,
     build_connection_string,
-    is_standin,
     storage_errors,
 )
+from edgetrain.storage.identity import mark
 
 if TYPE_CHECKING:  # aiohttp loads only when a stand-in starts in this process
     from edgetrain.storage.strict_proxy import ProxyThread
@@ -127,6 +136,12 @@ def write_dvc_credentials(conn_str: str, repo: Path = Path()) -> None:
 
 
 # --- background instance (demo, plain dvc) ---------------------------------------------------------
+#
+# ``storage.blob_endpoint: standin`` makes the address follow this checkout's stand-in: ``up`` listens on
+# ``standin.port`` when it is free, else on a free port, and records the port with a random identity in
+# ``<data_dir>/endpoint.json`` (git-ignored); config loading reads the port back, ``.dvc/config.local``
+# gets the matching connection string, and the identity is set as metadata on the raw container, where
+# doctor and the commands that write (seed, land, clear) check that the storage they reach is this one.
 
 
 def _state_dir(cfg: EdgeConfig) -> Path:
@@ -142,15 +157,20 @@ def _read_state(cfg: EdgeConfig) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
+def _port(cfg: EdgeConfig) -> int:
+    return int(urlsplit(cfg.storage.blob_url).port or cfg.standin.port)
+
+
 def status(cfg: EdgeConfig) -> dict[str, Any]:
     """What is running: ``{"running": bool, "blob_endpoint": ..., "pids": {...}}``."""
     state = _read_state(cfg) or {}
     pids = state.get("pids", {})
     alive = {name: _pid_alive(pid) for name, pid in pids.items()}
-    running = bool(pids) and all(alive.values()) and azurite.port_open(cfg.standin.port)
+    port = _port(cfg)
+    running = bool(pids) and all(alive.values()) and state.get("port") == port and azurite.port_open(port)
     return {
         "running": running,
-        "blob_endpoint": f"http://{LOOPBACK}:{cfg.standin.port}/{DEV_ACCOUNT}",
+        "blob_endpoint": standin_url(port),
         "api_version": cfg.storage.api_version,
         "pids": pids,
         "alive": alive,
@@ -158,49 +178,78 @@ def status(cfg: EdgeConfig) -> dict[str, Any]:
     }
 
 
+def _listen(preferred: int) -> socket.socket:
+    """A listening loopback socket on ``preferred``, or on a free port when that one is taken."""
+    for port in (preferred, 0):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Past connections' TIME_WAIT does not block a restart on the same port; a listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(128)
+        return sock
+    raise StorageError(f"no free loopback port for the stand-in (standin.port {preferred} is taken)")
+
+
+def _record(cfg: EdgeConfig, port: int) -> str:
+    """Write ``endpoint.json`` (port, identity; the identity is kept across restarts); return the identity."""
+    recorded = recorded_standin(_state_dir(cfg)) or {}
+    identity = str(recorded.get("id") or uuid.uuid4().hex)
+    (_state_dir(cfg) / STANDIN_ENDPOINT_FILE).write_text(json.dumps({"port": port, "id": identity}))
+    return identity
+
+
 def up(cfg: EdgeConfig, repo: Path = Path()) -> Endpoints:
     """Start Azurite and the strict proxy in the background (idempotent) and prepare containers and DVC."""
-    if not is_standin(cfg.storage):
+    if not cfg.standin_managed:
         raise StorageError(
-            "config/edge.yaml storage does not point at the stand-in (devstoreaccount1 on 127.0.0.1); "
+            "config/edge.yaml storage does not point at the stand-in (storage.blob_endpoint: standin); "
             "'edgetrain storage up' only runs the local stand-in"
         )
     state_dir = _state_dir(cfg)
     current = status(cfg)
     if current["running"]:
-        endpoints = Endpoints(cfg.standin.port, int((_read_state(cfg) or {})["azurite_port"]))
+        endpoints = Endpoints(_port(cfg), int((_read_state(cfg) or {})["azurite_port"]))
     else:
         down(cfg)
         state_dir.mkdir(parents=True, exist_ok=True)
-        az_port = azurite.free_port()
-        az = azurite.start(
-            cfg.standin.azurite_version,
-            az_port,
-            state_dir / "azurite",
-            log_file=state_dir / "azurite.log",
-            detach=True,
-        )
-        state: dict[str, Any] = {"azurite_port": az_port, "pids": {"azurite": az.pid}}
-        (state_dir / "state.json").write_text(json.dumps(state))
-        if azurite.port_open(cfg.standin.port):
-            down(cfg)
-            raise StorageError(f"port {LOOPBACK}:{cfg.standin.port} is already in use (standin.port)")
-        with (state_dir / "proxy.log").open("ab") as out:
-            proxy = subprocess.Popen(
-                proxy_command(
-                    cfg.standin.port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl"
-                ),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+        listener = _listen(_port(cfg))
+        port = int(listener.getsockname()[1])
+        try:
+            az_port = azurite.free_port()
+            az = azurite.start(
+                cfg.standin.azurite_version,
+                az_port,
+                state_dir / "azurite",
+                log_file=state_dir / "azurite.log",
+                detach=True,
             )
+            state: dict[str, Any] = {"azurite_port": az_port, "port": port, "pids": {"azurite": az.pid}}
+            (state_dir / "state.json").write_text(json.dumps(state))
+            with (state_dir / "proxy.log").open("ab") as out:
+                cmd = proxy_command(port, az_port, cfg.storage.api_version, state_dir / "requests.jsonl")
+                proxy = subprocess.Popen(
+                    [*cmd, "--fd", str(listener.fileno())],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(listener.fileno(),),
+                )
+        finally:
+            listener.close()  # the proxy holds its own copy
         state["pids"]["proxy"] = proxy.pid
         (state_dir / "state.json").write_text(json.dumps(state))
-        azurite.wait_for_port(cfg.standin.port, proxy)
-        endpoints = Endpoints(cfg.standin.port, az_port)
+        azurite.wait_for_port(port, proxy)
+        endpoints = Endpoints(port, az_port)
+    identity = _record(cfg, endpoints.port)
+    cfg = cfg.with_standin(endpoints.port, state_dir)
     conn = build_connection_string(cfg.storage, DEV_KEY)
     create_containers(cfg.storage, conn)
+    mark(cfg.storage, conn, identity)
     write_dvc_credentials(conn, repo)
     return endpoints
 

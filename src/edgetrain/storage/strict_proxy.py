@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Sequence
@@ -223,9 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-version", default="2019-07-07", help="newest x-ms-version to accept")
     parser.add_argument("--log", type=Path, help="append one JSON line per request here")
+    parser.add_argument(
+        "--fd", type=int, help="serve on this inherited listening socket instead of --listen (no port race)"
+    )
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
     state = ProxyState(max_version=args.max_version, upstream=args.upstream.rstrip("/"), log_path=args.log)
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+        web.run_app(build_app(state), sock=sock, access_log=None, print=None)
+        return 0
+    host, _, port = args.listen.rpartition(":")
     web.run_app(build_app(state), host=host, port=int(port), access_log=None, print=None)
     return 0
 

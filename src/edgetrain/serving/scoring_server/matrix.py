@@ -1,6 +1,6 @@
 """Build the float32 matrix XGBoost scores, straight from JSON values (no pandas).
 
-Rules (documented in the README and returned in error messages):
+Rules (documented in docs/your-data.md and src/edgetrain/serving/README.md, and returned in error messages):
 
 * numeric feature: a JSON number, or ``null`` for a missing value (XGBoost routes missing values down the
   branch it learned for them). Booleans and strings (even "1.5") are type errors. A number outside the

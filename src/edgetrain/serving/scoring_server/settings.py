@@ -85,7 +85,8 @@ class Settings:
     # Exposure: /metadata tells the commit, data version, metrics and categories; /openapi.json the schema.
     metadata_enabled: bool = True
     openapi_enabled: bool = True
-    # Connection hygiene and per-request cost (README "Limits"): every limit answers 4xx/503 JSON.
+    # Connection hygiene and per-request cost (src/edgetrain/serving/README.md "Limits"): every limit
+    # answers 4xx/503 JSON.
     max_header_bytes: int = 32 * 1024
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -96,7 +97,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``PORT``, ``WORKERS``, ``EDGETRAIN_*`` (see the README's serving section)."""
+        """Read ``PORT``, ``WORKERS``, ``EDGETRAIN_*`` (docs/serving.md, src/edgetrain/serving/README.md)."""
         env = os.environ if env is None else env
         policy = env.get("EDGETRAIN_UNKNOWN_CATEGORY", "").strip().lower() or "error"
         if policy not in UNKNOWN_CATEGORY_POLICIES:
