@@ -262,7 +262,7 @@ def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str,
     files |= {layout.PLOTS.child(f"{n}.json"): canonical_json({n: points}) for n, points in plots.items()}
     if run_info is not None:
         files[RUN_FILE] = canonical_json(run_info)
-        if _recorded(lock, RUN_FILE) != [hashlib.md5(files[RUN_FILE]).hexdigest()]:  # noqa: S324 - DVC's hash
+        if _recorded(lock, RUN_FILE) != [bytes_md5(files[RUN_FILE])]:
             raise ConfigError(f"{folder}/{RUN_FILE}: md5 is not the one dvc.lock records for it")
     for path, data in files.items():
         if path != LOCK_FILE and data != received[path]:
