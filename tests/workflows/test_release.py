@@ -397,6 +397,8 @@ def test_recorded_model_that_does_not_reproduce_stops_the_release(
     """main's dvc.lock/run.json edited to v1's digests: the release's own training produces another model."""
     r = release_env
     assert first.ok
+    # runs after the worse candidate's merge (file order): main's model is not v1's, whose digests it plants
+    assert yaml.safe_load(r.show("main", "params.yaml"))["train"]["max_depth"] == 1
     v1_commit = versions(r)["1"]["properties"]["tags"]["git_commit"]
     lock_text, run_text = r.show("main", "dvc.lock"), r.show("main", "artifacts/model/run.json")
     honest = json.loads(run_text)["sha256"]["model.ubj"]
