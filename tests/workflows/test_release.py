@@ -188,8 +188,15 @@ def test_every_job_uses_every_permission_it_declares(first: ActRun, release_env:
 def test_azure_calls_used_the_oidc_exchange(first: ActRun, release_env: Rehearsal) -> None:
     r = release_env
     assert first.ok
-    audiences = {t["aud"] for t in r.github.state.id_tokens}
-    assert audiences == {"api://AzureADTokenExchange"}
+    # Two audiences, each only for the jobs of its environment: Azure's token exchange for the hosted
+    # `production` jobs, the storage broker for the edge jobs (`stackhub`).
+    environments: dict[str, set[str | None]] = {}
+    for token in r.github.state.id_tokens:
+        environments.setdefault(token["aud"], set()).add(token.get("environment"))
+    assert environments == {
+        "api://AzureADTokenExchange": {"production"},
+        "edgetrain-storage-broker": {"stackhub"},
+    }
     issued = r.github.state.access_tokens
     arm_calls = [c for c in r.aml.log if not c.is_blob and c.path != "/metadata/endpoints"]  # type: ignore[attr-defined]
     assert arm_calls
