@@ -72,7 +72,7 @@ def _branch(r: Rehearsal, branch: str) -> str | None:
 def _plant_run_cache(r: Rehearsal) -> set[str]:
     """Push a run-cache entry for exactly the tree data-refresh will train (as a pull-request job could)."""
     work = r.checkout("main", "plant")
-    env = {**r.storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env = {**r.admin_storage_env(), "PATH": f"{work / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     _run(["make", "install"], work, env)
     dvc = str(work / ".venv" / "bin" / "dvc")
     _run([dvc, "update", "data.dvc"], work, env)

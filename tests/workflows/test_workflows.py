@@ -104,7 +104,7 @@ def test_edge_jobs_get_storage_only_from_the_broker(path: Path) -> None:
     edge = set(load_edge_config(REPO_ROOT / "config" / "edge.yaml").runner.labels)
     for name, job in _load(path)["jobs"].items():
         runs_on = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
-        if not edge & set(runs_on):
+        if not edge <= set(runs_on):  # the stackhub runner (an edge host's deploy runner holds no storage)
             continue
         assert job["permissions"].get("id-token") == "write", f"{path.name}: {name}"
         assert job.get("environment") == "stackhub", f"{path.name}: {name}"
