@@ -367,6 +367,26 @@ class Rehearsal:
         """The account key, for the rehearsal's own set-up outside act (an operator seeding the account)."""
         return {"AZURE_STORAGE_CONNECTION_STRING": self.standin.connection_string}
 
+    def _raw_container(self) -> tuple[Any, Any]:
+        from edgetrain.config.edge import EdgeConfig
+        from edgetrain.storage.connection import blob_service
+
+        storage = EdgeConfig.model_validate(yaml.safe_load(self.show("main", "config/edge.yaml"))).storage
+        return storage, blob_service(storage, self.standin.connection_string).get_container_client(
+            storage.raw_container
+        )
+
+    def land(self, day: str, payload: bytes) -> str:
+        """A drop lands in the raw container (as the on-prem uploader would); returns its blob name."""
+        storage, container = self._raw_container()
+        name = f"{storage.raw_prefix}/{day}.csv"
+        container.upload_blob(name, payload, overwrite=True)
+        return name
+
+    def unland(self, name: str) -> None:
+        """Remove a drop :meth:`land` put there (so later cases see the raw container as before)."""
+        self._raw_container()[1].delete_blob(name)
+
     def seed_base(self, *, rows: int = 3000, days: int = 2) -> str:
         """``main`` as a fork has it before any pull request: drops landed, imported, trained, pushed."""
         from edgetrain.config.edge import load_edge_config

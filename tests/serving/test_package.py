@@ -292,7 +292,7 @@ def test_dirty_tree_is_labelled_dirty_and_refused_for_release(repo: Project) -> 
     refused = package_in(repo.root, "--require-clean")
     assert refused.returncode != 0
     assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
-    assert "uncommitted" in refused.stderr
+    assert "uncommitted changes (params.yaml)" in refused.stderr  # names what to commit
     assert not (repo.root / "build" / "scoring").exists()
     done = package_in(repo.root)
     assert done.returncode == 0, done.stderr

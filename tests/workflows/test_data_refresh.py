@@ -54,14 +54,6 @@ def _cache_blobs(r: Rehearsal) -> set[str]:
     return {b.name for b in container.list_blobs()}
 
 
-def _land(r: Rehearsal, day: str, payload: bytes) -> str:
-    storage = _storage(r)
-    name = f"{storage.raw_prefix}/{day}.csv"
-    service = blob_service(storage, r.standin.connection_string)
-    service.get_container_client(storage.raw_container).upload_blob(name, payload, overwrite=True)
-    return name
-
-
 def _branch(r: Rehearsal, branch: str) -> str | None:
     try:
         return r.rev(branch)
@@ -118,17 +110,14 @@ def refresh(rehearsal_base: Rehearsal):  # type: ignore[no-untyped-def]
     nothing = _dispatch(r)
     frame = generate(NEW_ROWS, 8, NEW_DAY, 1)[NEW_DAY.isoformat()]
     good = to_csv_bytes(frame)
-    _land(r, NEW_DAY.isoformat(), good)
+    r.land(NEW_DAY.isoformat(), good)
     planted = _plant_run_cache(r)
     opened = _dispatch(r)
-    bad_name = _land(r, BAD_DAY.isoformat(), good.replace(b"torque_nm", b"torque", 1))
+    bad_name = r.land(BAD_DAY.isoformat(), good.replace(b"torque_nm", b"torque", 1))
     try:
         failed = _dispatch(r)
     finally:
-        storage = _storage(r)
-        blob_service(storage, r.standin.connection_string).get_container_client(
-            storage.raw_container
-        ).delete_blob(bad_name)
+        r.unland(bad_name)
     return {"before": before, "nothing": nothing, "opened": opened, "failed": failed, "planted": planted}
 
 

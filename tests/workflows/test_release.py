@@ -22,6 +22,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,7 @@ from tests.rehearsal.fixtures import PR_BRANCH, PR_NUMBER
 from tests.rehearsal.permissions import unused_permissions
 from tests.serving.helpers import serve_context
 
+from edgetrain.data.sample import generate, to_csv_bytes
 from edgetrain.serving.image import Buildah
 from edgetrain.storage.azurite import free_port
 
@@ -127,7 +129,14 @@ def first(release_env: Rehearsal, trained_pr: ActRun) -> ActRun:
     assert trained_pr.then is not None
     assert trained_pr.then.ok, trained_pr.then.output[-5000:]
     release_env.merge(PR_BRANCH, PR_NUMBER)
-    return release_env.run("release.yml", "push", release_env.push_event())
+    # A drop lands between the merge and the release (drops arrive all the time): the release still
+    # reproduces exactly what the merged commit pins, and its image is exactly that commit.
+    day = date(2031, 1, 1)
+    landed = release_env.land(day.isoformat(), to_csv_bytes(generate(200, 8, day, 1)[day.isoformat()]))
+    try:
+        return release_env.run("release.yml", "push", release_env.push_event())
+    finally:
+        release_env.unland(landed)
 
 
 def test_merge_reproduces_and_ships_the_reviewed_model(first: ActRun, release_env: Rehearsal) -> None:

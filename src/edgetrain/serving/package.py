@@ -22,7 +22,7 @@ from edgetrain.config.params import Params
 from edgetrain.contract import layout
 from edgetrain.errors import DataError, EdgetrainError
 from edgetrain.serving.dockerfile import DOCKERIGNORE, ImageLabels, render_dockerfile
-from edgetrain.serving.provenance import provenance
+from edgetrain.serving.provenance import changed_files, provenance
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +147,11 @@ def _serving_info(
     if opts.require_clean and origin.commit is None:
         raise EdgetrainError(f"{opts.root}: not a git checkout; --require-clean needs the commit to label")
     if opts.require_clean and origin.dirty:
+        changed = changed_files(opts.root)
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise EdgetrainError(
-            f"{opts.root}: tracked files have uncommitted changes; commit them (a release image must be "
-            "exactly a commit), or leave out --require-clean to build a `-dirty` image"
+            f"{opts.root}: tracked files have uncommitted changes ({shown}); commit them (a release image "
+            "must be exactly a commit), or leave out --require-clean to build a `-dirty` image"
         )
     data_version = (metadata.get("data_version") or {}).get("md5") or "unknown"
     info = {

@@ -92,7 +92,11 @@ def provenance(
     commit = git(root, "rev-parse", "--verify", "HEAD")
     if commit is None:
         return Provenance(source_url(root, env, explicit_source), None, False, 0)
-    # Tracked files only: artifacts are git-ignored DVC outputs, untracked scratch does not reach the image.
-    dirty = git(root, "status", "--porcelain", "--untracked-files=no") is not None
     epoch = int(git(root, "show", "-s", "--format=%ct", commit) or 0)
-    return Provenance(source_url(root, env, explicit_source), commit, dirty, epoch)
+    return Provenance(source_url(root, env, explicit_source), commit, bool(changed_files(root)), epoch)
+
+
+def changed_files(root: Path) -> list[str]:
+    """Tracked files that differ from HEAD (artifacts are git-ignored DVC outputs; untracked scratch does
+    not reach the image)."""
+    return gitcmd.status(root, untracked="no")
