@@ -7,6 +7,7 @@
 #   release-deploy.sh edge TARGET           on the host, no Azure: VERSION, IMAGE, build/deploy/metadata.json;
 #                                           writes build/outcome.json for `edgetrain deploy record`
 #   release-deploy.sh azureml|edge TARGET rollback
+#   release-deploy.sh acr-login             hosted, Azure login: ACR login into ~/.docker/config.json (its path)
 # On an edge host the command runs under `sudo -n` (it writes systemd units and runs systemctl) and the
 # registry credential is the host's own pull-only one, /etc/edgetrain/registry-auth.json (docs/deploy.md).
 set -euo pipefail
@@ -21,19 +22,25 @@ refused() {
   exit 1
 }
 
-acr_authfile() {  # an ACR refresh token from the OIDC login, as skopeo credentials (no secret stored)
+acr_authfile() {  # an ACR refresh token from the OIDC login (no secret stored), in the Docker config: where
+  # skopeo and buildah (--authfile) and attest-build-provenance's push-to-registry (~/.docker/config.json
+  # only) read registry logins. Hosted jobs start with an empty HOME; the job's last step removes it.
   local server token
   server=$("$venv/python" -c 'from edgetrain.config.edge import load_edge_config as c; print(c("config/edge.yaml").acr.login_server)')
   token=$(az acr login --name "${server%%.*}" --expose-token --output tsv --query accessToken)
   echo "::add-mask::$token"
+  (umask 077 && mkdir -p "$HOME/.docker")
   (umask 077 && ACR_TOKEN="$token" ACR_SERVER="$server" python3 -c '
 import base64, json, os
 auth = base64.b64encode(("00000000-0000-0000-0000-000000000000:" + os.environ["ACR_TOKEN"]).encode()).decode()
-print(json.dumps({"auths": {os.environ["ACR_SERVER"]: {"auth": auth}}}))' > "$RUNNER_TEMP/acr-auth.json")
-  echo "$RUNNER_TEMP/acr-auth.json"
+print(json.dumps({"auths": {os.environ["ACR_SERVER"]: {"auth": auth}}}))' > "$HOME/.docker/config.json")
+  echo "$HOME/.docker/config.json"
 }
 
 case "$mode/$action" in
+  acr-login/deploy)  # release.yml's ship job: prints the Docker config's path
+    acr_authfile
+    ;;
   plan/deploy)
     "$venv/python" - <<'PY' >> "$GITHUB_OUTPUT"
 import json

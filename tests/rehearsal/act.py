@@ -90,6 +90,19 @@ _NOT_INHERITED = (
 )
 
 
+def _machine_caches() -> dict[str, str]:
+    """Where uv's cache and pyenv's Pythons are, named explicitly so a job's own HOME does not move them."""
+    home = Path.home()
+    env = {
+        "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR")
+        or str(Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "uv")
+    }
+    pyenv = os.environ.get("PYENV_ROOT") or str(home / ".pyenv")
+    if Path(pyenv).is_dir():
+        env["PYENV_ROOT"] = pyenv
+    return env
+
+
 def _runner_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
 
@@ -224,6 +237,8 @@ class Rehearsal:
         self.config = {"blob_endpoint": standin.blob_endpoint, **(config or {})}
         #: Repository variables (``vars.*``).
         self.variables = dict(variables or {})
+        #: Folders put first on the runner host's PATH (what act and so every step run with).
+        self.runner_path: list[Path] = []
         #: The "GitHub" repository; git URLs https://github.com/<owner>/<repo>[.git] in jobs resolve to it.
         self.github_root = root / "github"
         self.origin = self.github_root / OWNER / f"{NAME}.git"
@@ -499,6 +514,11 @@ class Rehearsal:
         return train
 
     # -- act -----------------------------------------------------------------------------------
+    def _runner_host_environment(self) -> dict[str, str]:
+        env = _runner_environment()
+        env["PATH"] = os.pathsep.join([*map(str, self.runner_path), env.get("PATH", os.defpath)])
+        return env
+
     def act_command(
         self,
         workflow: Path,
@@ -562,7 +582,14 @@ class Rehearsal:
         artifacts = self.root / f"{name}-artifacts"
         artifacts.mkdir()
         cache = self.root / f"{name}-act"
+        # A fresh HOME per run, as the edge runner's sandbox and GitHub's hosted runners give every job (a
+        # job writing ~/.docker/config.json or ~/.azure must not reach the machine's own); the package
+        # caches stay the machine's, as a warm runner's would.
+        home = self.root / f"{name}-home"
+        home.mkdir()
         full_env = {
+            "HOME": str(home),
+            **_machine_caches(),
             "GITHUB_API_URL": self.github.url,
             # git in the jobs (e.g. create-pull-request's push) reaches the bare repository, not github.com
             "GIT_CONFIG_COUNT": "1",
@@ -599,7 +626,7 @@ class Rehearsal:
             done = subprocess.run(
                 [*_no_terminal_prefix(), *cmd],
                 cwd=work,
-                env=_runner_environment(),
+                env=self._runner_host_environment(),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,

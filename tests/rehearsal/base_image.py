@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,36 @@ class StandIn:
     def build_args(self) -> list[str]:
         """Arguments for ``edgetrain image build`` that use the stand-in and the wheelhouse."""
         return ["--base-image", self.base_image, "--pull", "never", "--volume", f"{self.pip_home}:/root:ro"]
+
+    def runner_bin(self, folder: Path) -> Path:
+        """A folder holding a ``buildah`` for the rehearsal's runner host to put first on its PATH.
+
+        It runs the real buildah, adding to ``buildah build`` the stand-in base and the wheelhouse. The
+        release workflow carries no switch for this (nothing on GitHub can replace its pinned base): the
+        rehearsal's runner host simply has a different buildah, which is a thing only a rehearsal can do.
+        """
+        real = shutil.which("buildah")
+        if real is None:
+            raise EdgetrainError("buildah: not installed")
+        extra = " ".join(
+            shlex.quote(a)
+            for a in ("--build-arg", f"BASE_IMAGE={self.base_image}", "--volume", f"{self.pip_home}:/root:ro")
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        shim = folder / "buildah"
+        shim.write_text(
+            "#!/usr/bin/env bash\n"
+            "# Rehearsal runner host only (tests/rehearsal/base_image.py): `build` uses the base stand-in.\n"
+            "args=(); added=0\n"
+            'for a in "$@"; do\n'
+            '  args+=("$a")\n'
+            f'  if [ "$added" = 0 ] && [ "$a" = build ]; then args+=({extra}); added=1; fi\n'
+            "done\n"
+            f'exec {shlex.quote(real)} "${{args[@]}}"\n',
+            encoding="utf-8",
+        )
+        shim.chmod(0o755)
+        return folder
 
 
 def _key(*parts: str) -> str:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -43,8 +44,10 @@ def rehearsal_base(tmp_path_factory: pytest.TempPathFactory, standin) -> Iterato
     root = tmp_path_factory.mktemp("rehearsal")
     (root / "registry").mkdir()
     (root / "aml").mkdir()
+    # ACR asks every client to log in; its password is only handed out for an Azure access token.
+    login = ("00000000-0000-0000-0000-000000000000", secrets.token_urlsafe(24))
     with (
-        LoopbackRegistry(root / "registry") as registry,
+        LoopbackRegistry(root / "registry", login=login) as registry,
         AzureMLStandin(
             root / "aml",
             standin.azurite_endpoint,
@@ -70,6 +73,8 @@ def rehearsal_base(tmp_path_factory: pytest.TempPathFactory, standin) -> Iterato
         )
         with r:
             r.extra_env["EDGETRAIN_REHEARSAL_ENTRA_URL"] = f"{r.github.url}/_entra"
+            r.extra_env["EDGETRAIN_REHEARSAL_ACR_EXCHANGE_URL"] = f"{r.github.url}/_acr/exchange"
+            r.github.state.acr_password = login[1]
             aml.state.accept_token = lambda token: token in r.github.state.access_tokens
             r.registry = registry  # type: ignore[attr-defined]
             r.aml = aml  # type: ignore[attr-defined]

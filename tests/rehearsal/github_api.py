@@ -73,6 +73,8 @@ class State:
     pulls: list[dict] = field(default_factory=list)
     id_tokens: list[dict] = field(default_factory=list)
     access_tokens: dict[str, dict] = field(default_factory=dict)
+    #: The registry's password, handed out for an Azure access token (ACR's token exchange; ``None``: off).
+    acr_password: str | None = None
     oidc: Any = None  # tests.rehearsal.oidc.OidcStandin: the token issuer and the run in progress
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The run in progress: its workflow (parsed file), name, and whether its event is a fork pull request.
@@ -181,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
         entra = re.fullmatch(r"/_entra/(?P<tenant>[^/]+)/oauth2/v2\.0/token", call.path)
         if entra:
             return self._entra(call, entra["tenant"])
+        if call.path == "/_acr/exchange":
+            return self._acr_exchange(call)
         if call.authorization.split(" ")[-1] != self.state.token:
             raise _Error(401, "Bad credentials")
         prefix = f"/repos/{self.state.owner}/{self.state.repo}"
@@ -481,6 +485,18 @@ class Handler(BaseHTTPRequestHandler):
                 "scope": body.get("scope"),
             }
         return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": access}
+
+    def _acr_exchange(self, call: Call) -> tuple[int, Any]:
+        """ACR's ``/oauth2/exchange``: an Azure access token from the OIDC login buys the registry login."""
+        body = call.body or {}
+        if self.state.acr_password is None:
+            raise _Error(404, "no registry behind this stand-in")
+        if (
+            body.get("grant_type") != "access_token"
+            or body.get("access_token") not in self.state.access_tokens
+        ):
+            raise _Error(401, "the access token was not issued by this tenant's token endpoint")
+        return 200, {"refresh_token": self.state.acr_password}
 
 
 def _text(body: Any, key: str) -> str:

@@ -10,6 +10,7 @@ storage in a temporary folder; buildah and skopeo talk to it with ``--tls-verify
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,25 +34,57 @@ POLL_S = 0.1
 STOP_TIMEOUT_S = 10.0
 
 
-def config_text(storage: Path, port: int) -> str:
-    """The registry's configuration (JSON is valid YAML): loopback only, filesystem storage, no auth."""
-    config = {
+def config_text(storage: Path, port: int, htpasswd: Path | None = None) -> str:
+    """The registry's configuration (JSON is valid YAML): loopback only, filesystem storage, and either no
+    auth or, with ``htpasswd``, a login for every request (as ACR requires)."""
+    config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
     }
+    if htpasswd is not None:
+        config["auth"] = {"htpasswd": {"realm": "edgetrain-rehearsal", "path": str(htpasswd)}}
     return json.dumps(config, indent=2) + "\n"
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """``user:<bcrypt>``, the only hash the registry's htpasswd accepts (glibc's crypt: ``$2b$``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # stdlib until 3.13; the rehearsal runs on 3.11 (uv.lock)
+
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    if not hashed or not hashed.startswith("$2"):
+        raise EdgetrainError("this libc's crypt() has no bcrypt: the registry's htpasswd needs it")
+    return f"{user}:{hashed}\n"
 
 
 class LoopbackRegistry:
     """``with LoopbackRegistry(folder) as registry: registry.address`` (``127.0.0.1:<port>``)."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, login: tuple[str, str] | None = None) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        #: ``(user, password)`` every request must present (HTTP basic), or ``None`` for an open registry.
+        self.login = login
+
+    def _auth_header(self) -> dict[str, str]:
+        if self.login is None:
+            return {}
+        token = base64.b64encode(":".join(self.login).encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def authfile(self, path: Path) -> Path:
+        """A containers auth file (Docker config format) holding this registry's login."""
+        auths = {}
+        if self.login is not None:
+            auths[self.address] = {"auth": base64.b64encode(":".join(self.login).encode()).decode()}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"auths": auths}), encoding="utf-8")
+        return path
 
     @property
     def log(self) -> Path:
@@ -62,7 +96,11 @@ class LoopbackRegistry:
             raise EdgetrainError(f"{BINARY}: not installed (apt-get install docker-registry)")
         (self.folder / "storage").mkdir(parents=True, exist_ok=True)
         config = self.folder / "config.yml"
-        config.write_text(config_text(self.folder / "storage", self.port), encoding="utf-8")
+        htpasswd = None
+        if self.login is not None:
+            htpasswd = self.folder / "htpasswd"
+            htpasswd.write_text(htpasswd_line(*self.login), encoding="utf-8")
+        config.write_text(config_text(self.folder / "storage", self.port, htpasswd), encoding="utf-8")
         with self.log.open("wb") as sink:
             self.process = subprocess.Popen(
                 [binary, "serve", str(config)],
@@ -79,7 +117,8 @@ class LoopbackRegistry:
             if self.process is not None and self.process.poll() is not None:
                 raise EdgetrainError(f"{BINARY} exited with {self.process.returncode}: {self._log_tail()}")
             try:
-                with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as response:
+                request = urllib.request.Request(f"http://{self.address}/v2/", headers=self._auth_header())
+                with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -98,7 +137,9 @@ class LoopbackRegistry:
         """The registry's own view of a repository's tags (distribution API)."""
         url = f"http://{self.address}/v2/{repository}/tags/list"
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=self._auth_header()), timeout=10
+            ) as response:
                 return sorted(json.load(response).get("tags") or [])
         except urllib.error.HTTPError as exc:
             if exc.code == 404:

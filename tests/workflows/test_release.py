@@ -54,7 +54,27 @@ def versions(r: Rehearsal) -> dict[str, dict]:
 
 
 def tags(r: Rehearsal) -> list[str]:
-    return r.registry.tags(REPOSITORY)  # type: ignore[attr-defined]
+    """The image's tags (the attestations' ``sha256-<hex>`` referrer tags are listed apart)."""
+    return [t for t in r.registry.tags(REPOSITORY) if not t.startswith("sha256-")]  # type: ignore[attr-defined]
+
+
+def authfile(r: Rehearsal, tmp_path: Path) -> Path:
+    return r.registry.authfile(tmp_path / "registry-auth.json")  # type: ignore[no-any-return, attr-defined]
+
+
+def skopeo_inspect(ref: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", *extra, f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def homes(r: Rehearsal) -> list[Path]:
+    """Every run's HOME (tests/rehearsal/act.py gives each run a fresh one)."""
+    return sorted(r.root.glob("run*-home"))
 
 
 def summary(run: ActRun) -> str:
@@ -119,7 +139,8 @@ def release_env(rehearsal_base: Rehearsal) -> Rehearsal:
     buildah = Buildah.from_env(root=STORAGE, env={})
     standin = base_image.prepare(buildah, base_image.CACHE)
     rehearsal_base.extra_env["EDGETRAIN_CONTAINERS_ROOT"] = str(STORAGE)
-    rehearsal_base.variables["EDGETRAIN_IMAGE_BUILD_ARGS"] = " ".join(standin.build_args())
+    # The runner host's buildah builds on the stand-in (release.yml has no switch for its pinned base).
+    rehearsal_base.runner_path.insert(0, standin.runner_bin(rehearsal_base.root / "runner-bin"))
     return rehearsal_base
 
 
@@ -213,27 +234,21 @@ def test_azure_calls_used_the_oidc_exchange(first: ActRun, release_env: Rehearsa
     assert "client_secret" not in json.dumps([c.body for c in r.github.calls if c.path.startswith("/_entra")])
 
 
-def test_summary_image_labels_and_provenance(first: ActRun, release_env: Rehearsal) -> None:
+def test_summary_image_labels_and_provenance(first: ActRun, release_env: Rehearsal, tmp_path: Path) -> None:
     r = release_env
     text = summary(first)
     assert "| model version | 1 (registered) |" in text
     ref = next(line for line in text.splitlines() if line.startswith("| image |")).split("`")[1]
     assert ref.startswith(f"{r.registry.address}/{REPOSITORY}@sha256:")  # type: ignore[attr-defined]
-    raw = subprocess.run(
-        ["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    # the registry, like ACR, answers nobody without a login: ship pushed with the ACR token it exchanged
+    anonymous = skopeo_inspect(ref)
+    assert anonymous.returncode != 0
+    assert "unauthorized" in anonymous.stderr.lower() or "authentication required" in anonymous.stderr.lower()
+    login = authfile(r, tmp_path)
+    raw = skopeo_inspect(ref, "--authfile", str(login))
+    assert raw.returncode == 0, raw.stderr
     labels = json.loads(raw.stdout)["Labels"]
-    manifest = subprocess.run(
-        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    manifest = skopeo_inspect(ref, "--authfile", str(login), "--raw")
     size = sum(int(layer["size"]) for layer in json.loads(manifest.stdout)["layers"])
     log.info("scoring image: %.0f MB compressed in the registry (base stand-in included)", size / 1e6)
     assert labels["org.opencontainers.image.source"] == f"https://github.com/{OWNER}/edgetrain"
@@ -241,7 +256,28 @@ def test_summary_image_labels_and_provenance(first: ActRun, release_env: Rehears
     statements = list((first.artifacts / "attestations").glob("*.intoto.json"))
     assert len(statements) == 1
     subject = json.loads(statements[0].read_text())["subject"][0]
-    assert subject["digest"]["sha256"] == ref.split("@sha256:")[1]
+    image_digest = ref.split("@")[1]
+    assert subject["digest"]["sha256"] == image_digest.removeprefix("sha256:")
+    # push-to-registry: the attestation sits next to the image, found from the image's digest, pushed with
+    # the login the job wrote to ~/.docker/config.json (the only place the real action reads it from)
+    referrers = skopeo_inspect(
+        f"{r.registry.address}/{REPOSITORY}:{image_digest.replace(':', '-')}",
+        "--authfile",
+        str(login),
+        "--raw",
+    )
+    assert referrers.returncode == 0, referrers.stderr
+    (entry,) = json.loads(referrers.stdout)["manifests"]
+    assert entry["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    attestation = json.loads(
+        skopeo_inspect(
+            f"{r.registry.address}/{REPOSITORY}@{entry['digest']}", "--authfile", str(login), "--raw"
+        ).stdout
+    )
+    assert attestation["subject"]["digest"] == image_digest
+    # ... and the login did not outlive the job
+    assert "Forget the registry login" in first.job_log("ship")
+    assert not any((home / ".docker" / "config.json").exists() for home in homes(r))
 
 
 @pytest.fixture
@@ -249,8 +285,11 @@ def image_server(first: ActRun, release_env: Rehearsal, tmp_path: Path) -> Itera
     text = summary(first)
     ref = next(line for line in text.splitlines() if line.startswith("| image |")).split("`")[1]
     fresh = Buildah.from_env(root=tmp_path / "pull", env={})
+    login = str(authfile(release_env, tmp_path))
     container = fresh.run(
-        ["from", "--tls-verify=false", "--pull=always", "--quiet", f"docker://{ref}"], 900, "pull"
+        ["from", "--tls-verify=false", "--authfile", login, "--pull=always", "--quiet", f"docker://{ref}"],
+        900,
+        "pull",
     ).stdout.split()[-1]
     port = free_port()
     argv = ["buildah", *fresh.global_args(), "run", "--isolation", fresh.isolation, "--env", f"PORT={port}"]

@@ -129,3 +129,11 @@ def test_every_dvc_remote_verifies_downloads() -> None:
         assert config.getboolean(section, "verify", fallback=False), (
             f".dvc/config: {section} lacks verify = true"
         )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_repository_variables_only_name_the_azure_identity(path: Path) -> None:
+    """A repository variable is set outside review: it may say which Azure identity to log in as, never
+    change what is built, trained or shipped (a variable once replaced the image's pinned base)."""
+    used = set(re.findall(r"\$\{\{\s*vars\.([A-Za-z0-9_]+)", path.read_text(encoding="utf-8")))
+    assert used <= {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID"}, f"{path.name}: {used}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 AZ = """#!/usr/bin/env python3
 # az stand-in left by the rehearsal's azure/login: only what azure-identity's AzureCliCredential runs.
-import json, sys, time
+import json, os, sys, time, urllib.parse, urllib.request
 state = json.load(open({state!r}))
 args = sys.argv[1:]
 if args[:2] == ["account", "get-access-token"]:
@@ -18,7 +18,11 @@ if args[:2] == ["account", "get-access-token"]:
                       "expires_on": int(time.time()) + 3000, "subscription": state["subscription"],
                       "tenant": state["tenant"], "tokenType": "Bearer"}}))
 elif args[:2] == ["acr", "login"] and "--expose-token" in args:
-    print(state["access_token"])
+    # ACR's token exchange: the Azure access token buys a registry refresh token (the registry's login)
+    form = urllib.parse.urlencode({{"grant_type": "access_token", "access_token": state["access_token"]}})
+    with urllib.request.urlopen(os.environ["EDGETRAIN_REHEARSAL_ACR_EXCHANGE_URL"], data=form.encode(),
+                                timeout=30) as resp:
+        print(json.load(resp)["refresh_token"])
 elif args[:2] == ["account", "show"]:
     print(json.dumps({{"id": state["subscription"], "tenantId": state["tenant"],
                       "user": {{"type": "servicePrincipal"}}}}))
