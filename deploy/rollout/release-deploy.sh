@@ -7,7 +7,7 @@
 #   release-deploy.sh edge TARGET           on the host, no Azure: VERSION, IMAGE, build/deploy/metadata.json;
 #                                           writes build/outcome.json for `edgetrain deploy record`
 #   release-deploy.sh azureml|edge TARGET rollback
-#   release-deploy.sh acr-login             hosted, Azure login: ACR login into ~/.docker/config.json (its path)
+#   release-deploy.sh acr-login             hosted, Azure login: ACR login into ~/.docker/config.json
 # On an edge host the command runs under `sudo -n` (it writes systemd units and runs systemctl) and the
 # registry credential is the host's own pull-only one, /etc/edgetrain/registry-auth.json (docs/deploy.md).
 set -euo pipefail
@@ -22,7 +22,9 @@ refused() {
   exit 1
 }
 
-acr_authfile() {  # an ACR refresh token from the OIDC login (no secret stored), in the Docker config: where
+docker_config="$HOME/.docker/config.json"
+
+acr_login() {  # an ACR refresh token from the OIDC login (no secret stored), in the Docker config: where
   # skopeo and buildah (--authfile) and attest-build-provenance's push-to-registry (~/.docker/config.json
   # only) read registry logins. Hosted jobs start with an empty HOME; the job's last step removes it.
   local server token
@@ -33,13 +35,12 @@ acr_authfile() {  # an ACR refresh token from the OIDC login (no secret stored),
   (umask 077 && ACR_TOKEN="$token" ACR_SERVER="$server" python3 -c '
 import base64, json, os
 auth = base64.b64encode(("00000000-0000-0000-0000-000000000000:" + os.environ["ACR_TOKEN"]).encode()).decode()
-print(json.dumps({"auths": {os.environ["ACR_SERVER"]: {"auth": auth}}}))' > "$HOME/.docker/config.json")
-  echo "$HOME/.docker/config.json"
+print(json.dumps({"auths": {os.environ["ACR_SERVER"]: {"auth": auth}}}))' > "$docker_config")
 }
 
 case "$mode/$action" in
-  acr-login/deploy)  # release.yml's ship job: prints the Docker config's path
-    acr_authfile
+  acr-login/deploy)  # release.yml's ship job (the attestation reads the login there too)
+    acr_login
     ;;
   plan/deploy)
     "$venv/python" - <<'PY' >> "$GITHUB_OUTPUT"
@@ -55,19 +56,19 @@ PY
 from edgetrain.config.edge import load_edge_config
 c = load_edge_config("config/edge.yaml").acr
 print(c.login_server, c.repository)')
-    authfile=$(acr_authfile)
+    acr_login # not in $(...): its ::add-mask:: line must reach the runner before the token is used
     # The tag ship pushed names the version; from here on the image is pinned by its digest.
     tls=--tls-verify=true  # plain HTTP only for a loopback registry (the rehearsal's), as edge_runtime.py does
     case "$server" in 127.0.0.1:* | localhost:* | "[::1]:"*) tls=--tls-verify=false ;; esac
-    digest=$(skopeo inspect "$tls" --authfile "$authfile" --format '{{.Digest}}' "docker://$server/$repository:$version")
-    rm -f "$authfile"
+    digest=$(skopeo inspect "$tls" --authfile "$docker_config" --format '{{.Digest}}' "docker://$server/$repository:$version")
+    rm -f "$docker_config"
     { echo "version=$version"; echo "image=$server/$repository@$digest"; } >> "$GITHUB_OUTPUT"
     ;;
   azureml/deploy)
-    authfile=$(acr_authfile)
+    acr_login # not in $(...): its ::add-mask:: line must reach the runner before the token is used
     "$venv/edgetrain" deploy --backend azureml --target "$target" --version "${VERSION:?}" --image "${IMAGE:?}" \
-      --authfile "$authfile" --summary "$GITHUB_STEP_SUMMARY" 2> deploy.err || refused
-    rm -f "$authfile"
+      --authfile "$docker_config" --summary "$GITHUB_STEP_SUMMARY" 2> deploy.err || refused
+    rm -f "$docker_config"
     ;;
   edge/deploy)
     sudo -n podman pull --quiet --authfile "$edge_auth" "${IMAGE:?}" > /dev/null

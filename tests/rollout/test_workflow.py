@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -71,3 +75,38 @@ def test_steps_run_the_script_with_inputs_through_env() -> None:
     rollback = jobs(ROLLBACK)
     assert 'release-deploy.sh azureml "$TARGET" rollback' in runs(rollback["rollback-azureml"])
     assert 'release-deploy.sh edge "$TARGET" rollback' in runs(rollback["rollback-edge"])
+
+
+def test_acr_login_masks_the_token_and_writes_the_docker_config_owner_only(tmp_path: Path) -> None:
+    """The ACR token is masked before anything uses it (the ::add-mask:: line reaches the runner's stdout,
+    not a variable) and lands only in ~/.docker/config.json, mode 0600, where the attestation reads it."""
+    token = "acr-refresh-token-0123456789"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text(f"#!/bin/sh\necho {token}\n")
+    az.chmod(0o755)
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "PATH": f"{bin_dir}{os.pathsep}{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", str(REPO / "deploy" / "rollout" / "release-deploy.sh"), "acr-login"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"::add-mask::{token}"]
+    config = home / ".docker" / "config.json"
+    assert config.stat().st_mode & 0o777 == 0o600
+    (entry,) = json.loads(config.read_text())["auths"].values()
+    assert base64.b64decode(entry["auth"]).decode() == f"00000000-0000-0000-0000-000000000000:{token}"
+    ship = runs(jobs(RELEASE)["ship"])
+    assert "release-deploy.sh acr-login\n" in ship  # not inside $(...)
+    assert '--authfile "$HOME/.docker/config.json"' in ship
