@@ -515,7 +515,9 @@ class Rehearsal:
 
     # -- act -----------------------------------------------------------------------------------
     def _runner_host_environment(self) -> dict[str, str]:
-        env = _runner_environment()
+        # The package caches go in the runner host's own environment, not act's --env: a workflow's own
+        # env (ci.yml names UV_CACHE_DIR) must win over them, as it does on a real runner.
+        env = {**_runner_environment(), **_machine_caches()}
         env["PATH"] = os.pathsep.join([*map(str, self.runner_path), env.get("PATH", os.defpath)])
         return env
 
@@ -589,7 +591,6 @@ class Rehearsal:
         home.mkdir()
         full_env = {
             "HOME": str(home),
-            **_machine_caches(),
             "GITHUB_API_URL": self.github.url,
             # git in the jobs (e.g. create-pull-request's push) reaches the bare repository, not github.com
             "GIT_CONFIG_COUNT": "1",
