@@ -65,6 +65,7 @@ def test_register_uploads_model_and_puts_version_with_lineage(
     assert "/datastores/workspaceblobstore/paths/LocalUpload/" in body["modelUri"]
     model_md5 = hashlib.md5(model_repo.model_bytes(3)).hexdigest()
     for section in ("tags", "properties"):
+        assert "reproduced" not in body[section]  # registered outside a release: no claim either way
         assert body[section]["git_commit"] == commit
         assert body[section]["model_md5"] == model_md5
         assert body[section]["metric_auc"] == "0.9"
@@ -72,6 +73,18 @@ def test_register_uploads_model_and_puts_version_with_lineage(
     assert commit[:12] in body["description"]
     # MLClient asks for an ARM token for the custom cloud's resource manager.
     assert set(azureml.credential.scopes) == {(f"{azureml.state.arm_url}/.default",)}
+
+
+@pytest.mark.parametrize("reproduced", ["true", "false"])
+def test_the_release_records_whether_it_reproduced_the_model(
+    model_repo: Any, azureml: Any, reproduced: str
+) -> None:
+    model_repo.release()
+    assert register(model_repo, "--reproduced", reproduced) == 0
+    (put,) = arm(azureml, "PUT", f"{VERSIONS}/1")
+    body = put.body["properties"]
+    assert body["tags"]["reproduced"] == body["properties"]["reproduced"] == reproduced
+    assert ("Not reproduced by the release" in body["description"]) == (reproduced == "false")
 
 
 def test_register_again_is_idempotent(

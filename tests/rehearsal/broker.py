@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from edgetrain.broker.client import SOCKET_ENV
 from edgetrain.broker.oidc import JwksCache, Verifier
 from edgetrain.broker.policy import DEFAULT_POLICY, load_policy
@@ -44,10 +46,23 @@ class RehearsalBroker:
         policy_path.write_text(text, encoding="utf-8")
         self.policy = load_policy(policy_path)
         verifier = Verifier(self.policy.issuer, self.policy.audience, JwksCache(self.jwks_url))
-        broker = Broker(self.policy, verifier, Storage(DEV_ACCOUNT, DEV_KEY, self.blob_endpoint))
+        self._broker = Broker(self.policy, verifier, Storage(DEV_ACCOUNT, DEV_KEY, self.blob_endpoint))
         self.socket = self.folder / "broker.sock"
-        self._thread = BrokerThread(self.socket, broker).__enter__()
+        self._thread = BrokerThread(self.socket, self._broker).__enter__()
         return self
+
+    def grant(self, rule: str, container: str, letters: str | None) -> None:
+        """Edit one rule's grant as an operator would edit the VM's policy file (None removes it); the
+        running broker decides with the edited file from the next request on."""
+        path = self.folder / "broker-policy.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        (found,) = [r for r in doc["rules"] if r["name"] == rule]
+        if letters is None:
+            found["grants"].pop(container, None)
+        else:
+            found["grants"][container] = letters
+        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        self.policy = self._broker.policy = load_policy(path)
 
     def __exit__(self, *exc: Any) -> None:
         self._thread.__exit__(*exc)

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from edgetrain.cli import main
-from edgetrain.release.verify import ReleaseError, verify, what_differed
+from edgetrain.release.verify import ReleaseError, verify, verify_recorded, what_differed
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL, META, RUN = "artifacts/model/model.ubj", "artifacts/model/metadata.json", "artifacts/model/run.json"
 
 
@@ -159,3 +160,74 @@ def test_cli_exits_12_with_one_line(repo: Path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "does not reproduce" in err
+
+
+# --- release.reproduce: false: the pulled outputs are the recorded ones (nothing trained) -------------------
+
+
+def test_recorded_outputs_pulled_unchanged_give_their_sha256s(repo: Path) -> None:
+    assert verify_recorded(repo, "HEAD") == {MODEL: _sha(b"model"), META: _sha(b"{}")}
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [("model", f"{MODEL} is not the recorded output"), ("metadata", f"{META} is not the recorded output")],
+)
+def test_a_pulled_file_other_than_the_recorded_one_is_refused(repo: Path, where: str, named: str) -> None:
+    """The pull-request container is written by pull-request jobs: an overwritten object is caught here."""
+    (repo / (MODEL if where == "model" else META)).write_bytes(b"swapped")
+    with pytest.raises(ReleaseError, match=named) as caught:
+        verify_recorded(repo, "HEAD")
+    assert f"pulled md5 {hashlib.md5(b'swapped').hexdigest()}, sha256 {_sha(b'swapped')}" in str(caught.value)
+    assert "nothing was registered or pushed" in str(caught.value)
+
+
+def test_recorded_sha256_that_disagrees_with_dvc_lock_is_refused(repo: Path) -> None:
+    """run.json edited to another digest (dvc.lock still the file's md5): the two records must agree."""
+    (repo / RUN).write_bytes(_run_json(b"other", b"{}"))
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edited run.json")
+    (repo / RUN).write_bytes(_run_json(b"model", b"{}"))
+    with pytest.raises(ReleaseError, match=f"sha256 {_sha(b'other')} in run.json"):
+        verify_recorded(repo, "HEAD")
+
+
+def test_a_recorded_output_that_was_not_pulled_is_named(repo: Path) -> None:
+    (repo / MODEL).unlink()
+    with pytest.raises(ReleaseError, match=f"{MODEL}: not in the work tree"):
+        verify_recorded(repo, "HEAD")
+
+
+def test_cli_recorded_says_not_reproduced(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["release", "verify", "--recorded", "--repo", str(repo)]) == 0
+    assert f"{MODEL}: sha256 {_sha(b'model')} as commit" in capsys.readouterr().out
+    (repo / MODEL).write_bytes(b"swapped")
+    assert main(["release", "verify", "--recorded", "--repo", str(repo)]) == 12
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"), [(None, "reproduce"), ("true", "reproduce"), ("false", "recorded")]
+)
+def test_mode_follows_release_reproduce(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str | None, printed: str
+) -> None:
+    config = yaml.safe_load((REPO_ROOT / "config" / "edge.yaml").read_text())
+    config.pop("release", None)
+    if value is not None:
+        config["release"] = {"reproduce": value == "true"}
+    path = tmp_path / "config" / "edge.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(config))
+    assert main(["release", "mode", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == printed
+
+
+def test_mode_refuses_a_non_boolean_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = yaml.safe_load((REPO_ROOT / "config" / "edge.yaml").read_text())
+    config["release"] = {"reproduce": "sometimes"}
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["release", "mode", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "release.reproduce" in err
+    assert len(err.strip().splitlines()) == 1

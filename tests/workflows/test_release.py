@@ -507,3 +507,64 @@ def test_params_changed_without_training_stop_the_release_with_one_line(
     assert not [q for q in run.storage_requests if q.method in {"PUT", "POST", "DELETE"}]
     assert versions(r).keys() == before.keys()
     assert tags(r) == before_tags
+
+
+def test_opting_out_of_reproduction_ships_the_recorded_model_as_not_reproduced(
+    first: ActRun, release_env: Rehearsal
+) -> None:
+    """``release.reproduce: false``: without the broker's dvc-pr grant the release stops with one line; with
+    it, the release trains nothing, ships the pull request's outputs and the version says so."""
+    r = release_env
+    assert first.ok
+    v1_commit = versions(r)["1"]["properties"]["tags"]["git_commit"]
+    params = yaml.safe_load(r.show(v1_commit, "params.yaml"))
+    params["train"]["eta"] = 0.25  # a model no version has yet
+    edge = yaml.safe_load(r.show("main", "config/edge.yaml"))
+    edge["release"] = {"reproduce": False}
+    changes = {
+        "params.yaml": yaml.safe_dump(params, sort_keys=False),
+        "config/edge.yaml": yaml.safe_dump(edge, sort_keys=False),
+    }
+    r.commit("slow-training", changes, "Train too long to repeat: release the recorded outputs")
+    pr = r.pull_request_round("slow-training", number=5)
+    assert pr.ok, pr.output[-5000:]
+    assert pr.then is not None
+    assert pr.then.ok, pr.then.output[-5000:]
+    r.merge("slow-training", 5)
+    before_tags, before = tags(r), versions(r)
+
+    # the default policy: no release reads the pull-request container
+    assert "dvc-pr" not in next(x for x in r.broker.policy.rules if x.name == "release").grants
+    refused = r.run("release.yml", "push", r.push_event())
+    assert not refused.ok
+    assert not refused.ran("ship")
+    lines = [ln for ln in summary(refused).splitlines() if "release.reproduce is false" in ln]
+    assert len(lines) == 1, summary(refused)
+    assert "the broker policy's release rule must grant dvc-pr: rl" in lines[0]
+    assert not [q for q in refused.storage_requests if q.method in {"PUT", "POST", "DELETE"}]
+    assert (versions(r).keys(), tags(r)) == (before.keys(), before_tags)
+
+    r.broker.grant("release", "dvc-pr", "rl")  # the operator's reviewed decision, on the VM
+    try:
+        run = r.run("release.yml", "push", r.push_event())
+    finally:
+        r.broker.grant("release", "dvc-pr", None)
+    assert run.ok, run.output[-8000:]
+    assert "Running stage" not in run.job_log("verify")  # nothing trained
+    assert "(pulled, not reproduced)" in run.job_log("verify")
+    new = sorted(versions(r).keys() - before.keys())
+    assert len(new) == 1
+    version = versions(r)[new[0]]["properties"]
+    assert version["tags"]["reproduced"] == "false"
+    assert "Not reproduced by the release" in version["description"]
+    recorded = json.loads(r.show("main", "artifacts/model/run.json"))["sha256"]["model.ubj"]
+    assert f"artifacts/model/model.ubj: sha256 {recorded} as commit" in run.job_log("verify")
+    lock = yaml.safe_load(r.show("main", "dvc.lock"))
+    model_md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"].endswith("model.ubj"))
+    assert version["tags"]["model_md5"] == model_md5
+    assert "| reproduced | no: release.reproduce is false" in summary(run)
+    # it read the pull-request container and wrote only to the DVC cache container
+    writes = [q for q in run.storage_requests if q.method in {"PUT", "POST", "DELETE"}]
+    assert writes
+    assert all("/dvc-cache" in q.path for q in writes), sorted({q.path for q in writes})[:5]
+    assert any("/dvc-pr" in q.path for q in run.storage_requests if q.method == "GET")

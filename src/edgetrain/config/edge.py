@@ -135,6 +135,16 @@ class ComputeConfig(StrictModel):
         return self.scheduler == "local"
 
 
+class ReleaseConfig(StrictModel):
+    """How a merge's release gets its model (docs/trust-chain.md)."""
+
+    reproduce: bool = Field(
+        default=True,
+        description="train again from the merged commit and compare; false: ship the outputs the pull "
+        "request recorded, registered as not reproduced (the broker's release rule must grant dvc-pr: rl)",
+    )
+
+
 DEPLOY_KINDS = ("azureml-managed", "azureml-kubernetes", "edge-host")
 TargetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -227,6 +237,7 @@ class EdgeConfig(StrictModel):
     acr: ContainerRegistryConfig
     runner: RunnerConfig
     compute: ComputeConfig = ComputeConfig()
+    release: ReleaseConfig = ReleaseConfig()
     deploy: DeployConfig = DeployConfig()
     #: ``storage.blob_endpoint: standin``: the address follows the stand-in this checkout runs.
     _standin_managed: bool = PrivateAttr(default=False)

@@ -16,6 +16,9 @@ PRODUCTION = "production"
 #: Tags that identify what was registered (idempotency key).
 COMMIT_TAG = "git_commit"
 MODEL_MD5_TAG = "model_md5"
+#: ``true``: the release trained the model again and got the same bytes; ``false``: it shipped the pull
+#: request's recorded outputs (``release.reproduce: false``); absent: registered outside a release.
+REPRODUCED_TAG = "reproduced"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reg.add_argument("--force", action="store_true", help="register even if the quality gate refuses")
     reg.add_argument("--reason", help="why the gate is overridden (required with --force; recorded)")
     reg.add_argument(
+        "--reproduced",
+        choices=("true", "false"),
+        help="recorded as the `reproduced` tag: the release trained the model again (true) or shipped the "
+        "pull request's outputs (false, config/edge.yaml release.reproduce: false)",
+    )
+    reg.add_argument(
         "--baseline",
         type=Path,
         help="production's score from `models score-production` (when this job has no test split)",
@@ -135,6 +141,7 @@ def _register(args: argparse.Namespace) -> int:
         force=args.force,
         reason=args.reason,
         baseline_file=args.baseline,
+        reproduced=None if args.reproduced is None else args.reproduced == "true",
     )
     version = outcome.version
     if args.json:

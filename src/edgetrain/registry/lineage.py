@@ -17,7 +17,7 @@ from edgetrain.contract import layout
 from edgetrain.contract.dvcfiles import data_version as parse_data_version
 from edgetrain.contract.hashing import bytes_md5, sha256_hex
 from edgetrain.errors import ConfigError
-from edgetrain.registry.base import COMMIT_TAG, MODEL_MD5_TAG
+from edgetrain.registry.base import COMMIT_TAG, MODEL_MD5_TAG, REPRODUCED_TAG
 
 #: The train params copied onto every version (``param_<key>``).
 KEY_PARAMS = (
@@ -109,6 +109,11 @@ class Lineage:
         ]
         if self.run_url:
             lines.append(f"Pipeline run: {self.run_url}")
+        if self.extra.get(REPRODUCED_TAG) == "false":
+            lines.append(
+                "Not reproduced by the release (config/edge.yaml release.reproduce: false): these are the "
+                "files the pull request's job trained, checked against dvc.lock and run.json."
+            )
         if "force_reason" in self.extra:
             lines.append(f"Quality gate overridden: {self.extra['force_reason']}")
         return "\n".join(lines)

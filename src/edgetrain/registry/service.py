@@ -24,7 +24,7 @@ from edgetrain.contract.hashing import file_md5
 from edgetrain.contract.yamlfile import parse_yaml
 from edgetrain.errors import ConfigError, IntegrityError
 from edgetrain.registry import gate, integrity
-from edgetrain.registry.base import Candidate, ModelVersion, Registry
+from edgetrain.registry.base import REPRODUCED_TAG, Candidate, ModelVersion, Registry
 from edgetrain.registry.baseline import (
     check_test_split,
     committed_test_split_md5,
@@ -178,8 +178,11 @@ def register(
     force: bool = False,
     reason: str | None = None,
     baseline_file: Path | None = None,
+    reproduced: bool | None = None,
 ) -> Outcome:
-    extra = {"forced": "true", "force_reason": reason} if force and reason else None
+    extra: dict[str, str] = {"forced": "true", "force_reason": reason} if force and reason else {}
+    if reproduced is not None:
+        extra[REPRODUCED_TAG] = str(reproduced).lower()
     candidate, lineage, params = prepare(repo, ref, env, extra)
     existing = registry.find(lineage.git_commit, lineage.model_md5)
     if existing is not None:

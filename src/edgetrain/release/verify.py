@@ -5,6 +5,11 @@ with the merged commit's (default-branch) code, and then calls this. DVC has rew
 work tree; the merged commit's own ``dvc.lock`` and ``run.json`` are read from git. Every output md5 and the
 model's sha256 must be equal; otherwise the release stops with one line naming both sha256 digests and what
 differed (params, data, code or engine, from the stages' deps and params in the two ``dvc.lock`` files).
+
+With ``release.reproduce: false`` (config/edge.yaml) the job trains nothing: it pulls the outputs the pull
+request's job pushed, and :func:`verify_recorded` checks that the shipped files are the ones the commit
+records (md5 in ``dvc.lock``, sha256 in ``run.json``). That binds the files to the reviewed records, not to
+the reviewed code: the registered version says so (``reproduced: false``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgetrain.contract import dvcfiles, git, layout
-from edgetrain.contract.hashing import sha256_hex
+from edgetrain.contract.hashing import file_md5, sha256_hex
 from edgetrain.errors import EdgetrainError, IntegrityError
 
 SHIPPED = tuple(str(entry) for entry in layout.SHIPPED)
@@ -137,14 +142,45 @@ def compare(
     return produced
 
 
-def verify(repo: Path, commit: str) -> dict[str, str]:
-    """Compare the reproduction in ``repo`` with what ``commit`` records; the shipped files' sha256."""
+def _committed_records(repo: Path, commit: str) -> tuple[Mapping[str, Any], dict[str, Any]]:
     where = f"{layout.DVC_LOCK} at {commit[:12]}"
     try:
         committed = dvcfiles.parse_lock(git.show(repo, commit, str(layout.DVC_LOCK)), where)
-        reproduced = dvcfiles.read_lock(repo / layout.DVC_LOCK)
     except IntegrityError as exc:
         raise ReleaseError(str(exc)) from None
     run_where = f"{layout.RUN_INFO} at {commit[:12]}"
-    committed_run = _json(git.show(repo, commit, str(layout.RUN_INFO)), run_where)
+    return committed, _json(git.show(repo, commit, str(layout.RUN_INFO)), run_where)
+
+
+def verify_recorded(repo: Path, commit: str) -> dict[str, str]:
+    """The shipped files in ``repo`` are the ones ``commit`` records (not reproduced); their sha256."""
+    committed, committed_run = _committed_records(repo, commit)
+    outs = dvcfiles.all_outs(committed)
+    found: dict[str, str] = {}
+    for rel in SHIPPED:
+        path = repo / rel
+        if not path.is_file():
+            raise ReleaseError(
+                f"{rel}: not in the work tree (`dvc pull -r pr` found no recorded output); not releasing"
+            )
+        recorded_md5 = outs[rel].md5 if rel in outs else "none"
+        md5, sha = file_md5(path), sha256_hex(path.read_bytes())
+        recorded_sha = recorded_sha256(committed_run, Path(rel).name)
+        if md5 != recorded_md5 or sha != recorded_sha:
+            raise ReleaseError(
+                f"commit {commit[:12]}: {rel} is not the recorded output (md5 {recorded_md5} in dvc.lock, "
+                f"sha256 {recorded_sha} in run.json; pulled md5 {md5}, sha256 {sha}); nothing was "
+                "registered or pushed"
+            )
+        found[rel] = sha
+    return found
+
+
+def verify(repo: Path, commit: str) -> dict[str, str]:
+    """Compare the reproduction in ``repo`` with what ``commit`` records; the shipped files' sha256."""
+    committed, committed_run = _committed_records(repo, commit)
+    try:
+        reproduced = dvcfiles.read_lock(repo / layout.DVC_LOCK)
+    except IntegrityError as exc:
+        raise ReleaseError(str(exc)) from None
     return compare(repo, committed, reproduced, committed_run, commit)
