@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 DEMO_ROWS ?= 20000
 
-.PHONY: help install demo test lint docs pytest rehearse bench bench-train bench-serving bench-scale bench-stream up down clean
+.PHONY: help install demo test lint docs pytest rehearse bench bench-train bench-serving bench-scale bench-stream bench-runner bench-deploy up down clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -77,7 +77,7 @@ test: lint pytest ## lint and every test (unit, strict stand-in integration, end
 
 # Every bench writes its own section of bench/results.md (others' sections are kept); the smoke size of
 # each runs in `make test` (tests/bench). Figures from a shared machine: see docs/benchmarks.md.
-bench: bench-train bench-stream bench-scale bench-serving ## all benchmarks -> bench/results.md (after make demo)
+bench: bench-train bench-stream bench-scale bench-serving bench-runner bench-deploy ## all benchmarks -> bench/results.md (after make demo)
 
 bench-train: install ## train stage vs bare xgboost.train, dvc pull vs direct download, no-op repro (1M rows)
 	edgetrain storage install
@@ -92,6 +92,14 @@ bench-scale: install ## external memory vs in-memory, Dask vs one process, dvc p
 
 bench-stream: install ## streamed prepare/evaluate vs in memory: peak RSS and wall time (2M rows)
 	python bench/stream.py $(BENCH_STREAM_ARGS)
+
+# Root and bubblewrap (the runner host drops each job to its own uid): without them every row is `missing`.
+bench-runner: install ## edge runner's per-job sandbox: uv sync cold / warm read-only / old shared cache (root)
+	python bench/runner_cost.py $(BENCH_RUNNER_ARGS)
+
+# buildah, skopeo, docker-registry, systemd-socket-activate; the base stand-in is built once (mmdebstrap).
+bench-deploy: install ## edgetrain deploy to an edge host: first deploy, upgrade, latency through its front
+	python bench/deploy_latency.py $(BENCH_DEPLOY_ARGS)
 
 clean: down ## stop the stand-in and remove generated files (keeps .venv)
 	rm -rf .edgetrain/standin artifacts/prepared artifacts/model build bench/.work site

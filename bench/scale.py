@@ -541,6 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask-rows", type=int, default=5_000_000)
     parser.add_argument("--pull-mb", type=int, default=1000, help="MB of CSV drops to pull")
     parser.add_argument("--pull-files", type=int, default=100, help="drops in the many-files shape")
+    parser.add_argument(
+        "--pull-shapes",
+        nargs="+",
+        choices=["files", "one"],
+        default=["files", "one"],
+        help="many files (--pull-files), one file, or both (%(default)s; each is its own stand-in)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
         "--part",
@@ -558,6 +565,10 @@ def main(argv: list[str] | None = None) -> int:
             results["dask"] = bench_dask(args.dask_rows, args.repeats)
         if args.part in ("all", "pull"):
             shapes = {f"{args.pull_files} files": args.pull_files, "one file": 1}
+            if "files" not in args.pull_shapes:
+                del shapes[f"{args.pull_files} files"]
+            if "one" not in args.pull_shapes:
+                del shapes["one file"]
             results["pull"] = bench_pull(args.pull_mb * 1_000_000, shapes, args.repeats)
     finally:
         if args.part != "render":  # rendering must not remove a running benchmark's files

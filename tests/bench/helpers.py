@@ -15,11 +15,14 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def run_bench(script: str, *args: str, tmp: Path) -> tuple[subprocess.CompletedProcess[str], str]:
-    """(the process, the results file it wrote). Fails the test with the bench's output when it fails."""
+def run_bench(
+    script: str, *args: str, tmp: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """(the process, the results file it wrote). Fails the test with the bench's output when it fails.
+    ``env`` overrides the inherited environment (the venv stays first on PATH)."""
     results = tmp / "results.md"
-    env = {k: v for k, v in os.environ.items() if k != "AZURE_STORAGE_CONNECTION_STRING"}
-    env |= {"BENCH_RESULTS": str(results), "BENCH_WORK": str(tmp / "work")}
+    base = {k: v for k, v in os.environ.items() if k != "AZURE_STORAGE_CONNECTION_STRING"}
+    env = base | (env or {}) | {"BENCH_RESULTS": str(results), "BENCH_WORK": str(tmp / "work")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / script), *args],

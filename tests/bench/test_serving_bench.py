@@ -37,6 +37,12 @@ def test_serving_smoke(project: Path, tmp_path: Path) -> None:
     args = ["--root", str(project), "--test-data", str(project / "test.parquet"), "--rows", "1", "10"]
     args += ["--connections", "2", "--seconds", "0.3", "--rounds", "2", "--floor-seconds", "0.1"]
     # In CI every peer is installed and must run; elsewhere an absent environment is a recorded row.
+    # edgetrain's own environment (the server under test and the load client) is always installed:
+    # without it the bench has nothing to measure and exits.
+    if not in_ci():
+        from edgetrain.serving.package import REQUIREMENTS_LOCK
+
+        harness.peer_env("edgetrain", requirements=REQUIREMENTS_LOCK)
     args += ["--require-all"] if in_ci() else ["--no-install"]
     _, text = run_bench("serving/run.py", *args, tmp=tmp_path)
     section = text[text.index("## Serving") :]
