@@ -10,7 +10,15 @@ from tests.refresh.conftest import land, write_local
 
 from edgetrain.cli import main
 from edgetrain.contract.escape import md
-from edgetrain.refresh.report import compare, psi, render_markdown, summarize
+from edgetrain.refresh.report import compare, psi, summarize
+from edgetrain.report import data_report
+
+
+def _rendered(diff: dict, params) -> str:  # type: ignore[no-untyped-def]
+    """As the job that opens the pull request renders it: the JSON read back through the checked reader."""
+    return data_report.render(
+        data_report.read_data_report(json.loads(json.dumps(diff)), params.data.features)
+    )
 
 
 def test_psi_is_zero_for_the_same_shares_and_large_for_a_shift() -> None:
@@ -44,7 +52,7 @@ def test_summary_and_comparison(drops, params, tmp_path: Path) -> None:  # type:
     assert diff["rows"]["after"] - diff["rows"]["before"] == diff["drops_added"][names[3]]
     assert all(f["psi"] is not None and f["psi"] >= 0 for f in diff["features"].values())
 
-    report = render_markdown(diff)
+    report = _rendered(diff, params)
     assert f"| {names[3]} | {diff['drops_added'][names[3]]} |" in report
     for feature in params.data.features:
         assert f"| {md(feature)} |" in report
@@ -59,7 +67,7 @@ def test_first_refresh_has_an_empty_before(drops, params, tmp_path: Path) -> Non
     assert before["rows"] == 0
     diff = compare(before, summarize(write_local(tmp_path / "data", drops), params, bins_from=before))
     assert set(diff["drops_added"]) == set(drops)
-    assert "Rows: 0 ->" in render_markdown(diff)
+    assert "Rows: 0 ->" in _rendered(diff, params)
 
 
 @pytest.mark.integration
@@ -90,10 +98,9 @@ def test_cli_check_then_report(raw, drops, tmp_path: Path, standin, monkeypatch,
     assert main(["refresh", "check", "--config", str(config), *common]) == 0
     assert f"1 new drop(s), all valid: {cfg.raw_container}/raw/{names[3]}" in capsys.readouterr().out
     (data / names[3]).write_bytes(drops[names[3]])
-    out = tmp_path / "report.md"
-    assert main(["refresh", "report", *common, "--out", str(out), "--json", str(tmp_path / "r.json")]) == 0
-    assert names[3] in out.read_text()
-    assert json.loads((tmp_path / "r.json").read_text())["drops_added"] == {names[3]: 100}
+    out = tmp_path / "r.json"
+    assert main(["refresh", "report", *common, "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["drops_added"] == {names[3]: 100}
     assert "1 drop(s), 100 rows added" in capsys.readouterr().out
 
     assert main(["refresh", "check", "--config", str(config), *common]) == 0
@@ -167,9 +174,9 @@ def test_blank_targets_refused_by_check_or_counted_in_the_report(  # noqa: PLR09
     assert main(["refresh", "check", "--config", str(config), *common]) == 0
     assert f"1 new drop(s), all valid: {cfg.raw_container}/raw/{names[3]} (97 rows" in capsys.readouterr().out
     (data / names[3]).write_bytes(new)
-    out, figures = tmp_path / "report.md", tmp_path / "r.json"
-    assert main(["refresh", "report", *common, "--out", str(out), "--json", str(figures)]) == 0
-    assert json.loads(figures.read_text())["missing_target_rows"] == {"before": 0, "after": 3}
-    assert (
-        "Rows with a blank target, left out by prepare (data.missing_target: drop): 0 -> 3" in out.read_text()
-    )
+    figures = tmp_path / "r.json"
+    assert main(["refresh", "report", *common, "--out", str(figures)]) == 0
+    diff = json.loads(figures.read_text())
+    assert diff["missing_target_rows"] == {"before": 0, "after": 3}
+    rendered = data_report.render(data_report.read_data_report(diff, params.data.features))
+    assert "Rows with a blank target, left out by prepare (data.missing_target: drop): 0 -> 3" in rendered

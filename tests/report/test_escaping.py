@@ -14,8 +14,7 @@ import re
 import pytest
 
 from edgetrain.contract.escape import md, mermaid
-from edgetrain.refresh.report import render_markdown
-from edgetrain.report import comment
+from edgetrain.report import comment, data_report
 
 PAYLOADS = [
     "## Security review: passed",
@@ -68,15 +67,17 @@ def _pull_request_comment(payload: str) -> str:
 
 
 def _refresh_report(payload: str) -> str:
+    """Through the reader the privileged job uses, then its renderer (drop names, features, categories)."""
     counts = {payload: 5, "ok": 3}
     categorical = {"kind": "categorical", "counts": counts, "missing_rate": 0.0}
-    return render_markdown({
+    report = data_report.read_data_report({
         "rows": {"before": 1, "after": 9},
         "drops_added": {payload: 8},
         "drops_removed": [payload],
         "features": {payload: {"before": categorical, "after": categorical, "psi": 0.0}},
         "labels": {"before": {"counts": counts}, "after": {"counts": counts}, "psi": 0.0},
-    })  # fmt: skip
+    }, [payload])  # fmt: skip
+    return data_report.render(report)
 
 
 @pytest.mark.parametrize("render", [_pull_request_comment, _refresh_report], ids=["pr-comment", "refresh"])

@@ -164,10 +164,26 @@ def test_a_new_drop_opens_the_pull_request_with_report_and_comment(
     ).stdout.split()
     assert "data.dvc" in names
     assert "dvc.lock" in names
+    assert "artifacts/model/run.json" in names  # the new model's sha256, which the release reproduces
     assert all(
-        n in {"data.dvc", "dvc.lock", "artifacts/metrics.json"} or n.startswith("artifacts/plots/")
+        n in {"data.dvc", "dvc.lock", "artifacts/metrics.json", "artifacts/model/run.json"}
+        or n.startswith("artifacts/plots/")
         for n in names
     )
+    # what was committed is what the default branch's check wrote from the parsed values
+    assert yaml.safe_load(r.show("data-refresh", "dvc.lock"))["stages"]
+    lock_md5 = {
+        d["md5"]
+        for stage in yaml.safe_load(r.show("data-refresh", "dvc.lock"))["stages"].values()
+        for d in stage.get("deps", [])
+        if d["path"] == "data"
+    }
+    assert lock_md5 == {yaml.safe_load(r.show("data-refresh", "data.dvc"))["outs"][0]["md5"]}
+    # rendered by the hosted job (edgetrain report comment --refresh), the same renderer as pr-publish's
+    handed = seen.run.artifacts / "data-refresh-handoff"
+    assert (handed / "data-report.json").is_file()
+    assert not list(handed.rglob("*.md"))  # the edge hands over JSON aggregates, no Markdown
+    assert "files to commit: artifacts/model/run.json" in seen.run.job_log("pull-request")
     # the new data and outputs were pushed to the DVC remote
     assert seen.cache_blobs > refresh["nothing"].cache_blobs
     # the pull request carries the required status, from the run that trained exactly its tree

@@ -3,7 +3,8 @@
 ``check`` runs before anything is recorded: it validates the drops the raw container holds and
 ``data/`` does not (exit 3 with one line naming the blob and column on a bad one) and writes the
 "before" summary. ``report`` runs after ``dvc update``: it compares ``data/`` with that summary and
-writes the data report (aggregates only) as markdown, plus JSON with ``--json``.
+writes the data report (aggregates only) as JSON; the job that opens the pull request checks and renders it
+(``edgetrain report comment --refresh``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from edgetrain.config.edge import DEFAULT_EDGE_CONFIG
 from edgetrain.config.params import DEFAULT_PARAMS
 from edgetrain.contract import git, layout
+from edgetrain.contract.data_report import FILE as DATA_REPORT_FILE
 from edgetrain.contract.dvcfiles import data_version_of
 from edgetrain.contract.yamlfile import read_text
 
@@ -28,8 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check = sub.add_parser("check", help="validate new drops in the raw container; write the before-summary")
     check.add_argument("--config", type=Path, default=DEFAULT_EDGE_CONFIG, help="edge config (%(default)s)")
     report = sub.add_parser("report", help="data report: data/ now against the before-summary")
-    report.add_argument("--out", type=Path, default=Path("data-report.md"), help="markdown (%(default)s)")
-    report.add_argument("--json", type=Path, help="also write the report's figures as JSON here")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DATA_REPORT_FILE),
+        help="the report as JSON aggregates (%(default)s); `edgetrain report comment --refresh` renders it",
+    )
     for cmd in (check, report):
         cmd.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params (%(default)s)")
         cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="drops (%(default)s)")
@@ -70,9 +76,9 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from edgetrain.config.params import load_params
-    from edgetrain.contract.atomic import write_bytes_atomic, write_json_atomic
+    from edgetrain.contract.atomic import write_json_atomic
     from edgetrain.errors import ConfigError
-    from edgetrain.refresh.report import SUMMARY_FORMAT, compare, render_markdown, summarize
+    from edgetrain.refresh.report import SUMMARY_FORMAT, compare, summarize
 
     params = load_params(args.params)
     try:
@@ -84,9 +90,7 @@ def _report(args: argparse.Namespace) -> int:
     if before.get("format") != SUMMARY_FORMAT:
         raise ConfigError(f"{args.baseline}: format is {before.get('format')!r}, expected {SUMMARY_FORMAT!r}")
     diff = compare(before, summarize(args.data_dir, params, bins_from=before))
-    write_bytes_atomic(args.out, render_markdown(diff).encode())
-    if args.json:
-        write_json_atomic(args.json, diff)
+    write_json_atomic(args.out, diff)
     added = sum(diff["drops_added"].values())
     print(f"data report: {len(diff['drops_added'])} drop(s), {added} rows added -> {args.out}")
     return 0

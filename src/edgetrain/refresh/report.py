@@ -1,5 +1,8 @@
 """The data report of a refresh: aggregates of the drops before and after, never a row.
 
+Written here as JSON (:func:`compare`), on the edge runner; read back and rendered by
+:mod:`edgetrain.report.data_report` in the job that opens the pull request.
+
 :func:`summarize` reduces the drops in a folder to counts and moments (rows per drop, per feature
 mean / standard deviation / missing rate and a histogram, label counts). The "before" summary fixes
 the histogram bins (deciles of each numeric feature, categories of each categorical one) so the
@@ -17,17 +20,12 @@ import numpy as np
 import pandas as pd
 
 from edgetrain.config.params import Params
-from edgetrain.contract.escape import md
+from edgetrain.contract.data_report import MISSING, MISSING_TARGET
 from edgetrain.data.drops import load_drop
 
 SUMMARY_FORMAT = "edgetrain-data-summary/1"
-REPORT_MARKER = "<!-- edgetrain:data-report -->"
 QUANTILES = np.linspace(0.1, 0.9, 9)
 PSI_FLOOR = 1e-4
-PSI_MODERATE, PSI_MAJOR = 0.1, 0.25
-MISSING = "(missing)"
-#: Rows with a blank target (not in ``rows``): what ``data.missing_target: drop`` leaves out of prepare.
-MISSING_TARGET = "missing_target_rows"
 DECIMALS = 4
 
 
@@ -134,72 +132,3 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             "psi": psi(before["labels"]["counts"], after["labels"]["counts"]),
         },
     }
-
-
-def _fmt(value: float | None, pct: bool = False) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.1%}" if pct else f"{value:.6g}"
-
-
-def _shift(value: float | None) -> str:
-    if value is None:
-        return "–"
-    word = "major" if value > PSI_MAJOR else "moderate" if value > PSI_MODERATE else "stable"
-    return f"{value:.4f} ({word})"
-
-
-def _top(stats: dict[str, Any] | None) -> str:
-    counts = {k: v for k, v in (stats or {}).get("counts", {}).items() if k != MISSING}
-    total = sum((stats or {}).get("counts", {}).values())
-    if not counts or not total:
-        return "–"
-    key = max(counts, key=lambda k: counts[k])
-    return f"{md(key)} {counts[key] / total:.0%}"
-
-
-def render_markdown(diff: dict[str, Any]) -> str:
-    """The report as GitHub markdown (aggregates only)."""
-    rows = diff["rows"]
-    out = [REPORT_MARKER, "### Data refresh", ""]
-    out += [f"Rows: {rows['before']} -> {rows['after']} ({rows['after'] - rows['before']:+d})", ""]
-    blank = diff.get(MISSING_TARGET, {})
-    if blank.get("before") or blank.get("after"):
-        out += [
-            f"Rows with a blank target, left out by prepare (data.missing_target: drop): "
-            f"{blank['before']} -> {blank['after']}",
-            "",
-        ]
-    out += ["| drop | rows |", "|---|---:|"]
-    out += [f"| {md(name)} | {count} |" for name, count in sorted(diff["drops_added"].items())]
-    if diff["drops_removed"]:
-        out += ["", f"Gone from the raw container: {', '.join(md(n) for n in diff['drops_removed'])}"]
-    out += [
-        "",
-        "#### Features (before -> after)",
-        "",
-        "| feature | mean | spread (std) | missing | PSI |",
-        "|---|---|---|---|---|",
-    ]
-    for name, f in diff["features"].items():
-        b, a = f["before"] or {}, f["after"]
-        if a["kind"] == "categorical":
-            mean, spread = f"top {_top(b)} -> {_top(a)}", "–"
-        else:
-            mean = f"{_fmt(b.get('mean'))} -> {_fmt(a['mean'])}"
-            spread = f"{_fmt(b.get('std'))} -> {_fmt(a['std'])}"
-        missing = f"{_fmt(b.get('missing_rate'), pct=True)} -> {_fmt(a['missing_rate'], pct=True)}"
-        out.append(f"| {md(name)} | {mean} | {spread} | {missing} | {_shift(f['psi'])} |")
-    out += [
-        "",
-        f"PSI: below {PSI_MODERATE} stable, {PSI_MODERATE}-{PSI_MAJOR} moderate, above {PSI_MAJOR} major.",
-    ]
-    labels = diff["labels"]
-    out += ["", "#### Label balance", "", "| label | before | after |", "|---|---:|---:|"]
-    before_counts, after_counts = labels["before"]["counts"], labels["after"]["counts"]
-    total_b, total_a = sum(before_counts.values()) or 1, sum(after_counts.values()) or 1
-    for key in sorted(set(before_counts) | set(after_counts)):
-        b, a = before_counts.get(key, 0), after_counts.get(key, 0)
-        out.append(f"| {md(key)} | {b / total_b:.1%} ({b}) | {a / total_a:.1%} ({a}) |")
-    out += ["", f"Label PSI: {_shift(labels['psi'])}", ""]
-    return "\n".join(out)

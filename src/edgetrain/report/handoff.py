@@ -236,16 +236,19 @@ def _lookup(params: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def load_handoff(folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str, Any]) -> Handoff:
-    """Read and check a hand-off folder (see the module docstring for the layout and rules)."""
+def load_handoff(
+    folder: Path, dvc_yaml: Mapping[str, Any], params: Mapping[str, Any], also: frozenset[str] = frozenset()
+) -> Handoff:
+    """Read and check a hand-off folder (see the module docstring for the layout and rules). ``also``: more
+    file names the caller accepts and checks itself (the data-refresh hand-off's, :mod:`.refresh_handoff`)."""
     present = _regular_files(folder)
-    extra = sorted(present - _HANDOFF_FILES)
+    extra = sorted(present - _HANDOFF_FILES - also)
     if extra:
         raise ConfigError(f"{folder}: unexpected file in the hand-off: {extra[0][:80]}")
     for needed in (LOCK_FILE, METRICS_FILE, MD5_FILE):
         if needed not in present:
             raise ConfigError(f"{folder}: {needed}: missing from the hand-off")
-    received = {p: (folder / p).read_bytes() for p in present}
+    received = {p: (folder / p).read_bytes() for p in present - also}
     features = list((params.get("data") or {}).get("features") or [])
     try:
         metrics_raw = _clean_metrics(json.loads(received[METRICS_FILE]), METRICS_FILE)
