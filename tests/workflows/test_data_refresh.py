@@ -183,7 +183,9 @@ def test_a_new_drop_opens_the_pull_request_with_report_and_comment(
     handed = seen.run.artifacts / "data-refresh-handoff"
     assert (handed / "data-report.json").is_file()
     assert not list(handed.rglob("*.md"))  # the edge hands over JSON aggregates, no Markdown
-    assert "files to commit: artifacts/model/run.json" in seen.run.job_log("pull-request")
+    [committed] = [ln for ln in seen.run.job_log("pull-request").splitlines() if "files to commit:" in ln]
+    assert "artifacts/model/run.json" in committed
+    assert "data.dvc" in committed
     # the new data and outputs were pushed to the DVC remote
     assert seen.cache_blobs > refresh["nothing"].cache_blobs
     # the pull request carries the required status, from the run that trained exactly its tree
