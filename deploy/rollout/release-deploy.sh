@@ -65,10 +65,10 @@ print(c.login_server, c.repository)')
     { echo "version=$version"; echo "image=$server/$repository@$digest"; } >> "$GITHUB_OUTPUT"
     ;;
   azureml/deploy)
+    trap 'rm -f "$docker_config"' EXIT # the login goes with the step, refused or not
     acr_login # not in $(...): its ::add-mask:: line must reach the runner before the token is used
     "$venv/edgetrain" deploy --backend azureml --target "$target" --version "${VERSION:?}" --image "${IMAGE:?}" \
       --authfile "$docker_config" --summary "$GITHUB_STEP_SUMMARY" 2> deploy.err || refused
-    rm -f "$docker_config"
     ;;
   edge/deploy)
     sudo -n podman pull --quiet --authfile "$edge_auth" "${IMAGE:?}" > /dev/null

@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,30 +78,41 @@ def test_steps_run_the_script_with_inputs_through_env() -> None:
     assert 'release-deploy.sh edge "$TARGET" rollback' in runs(rollback["rollback-edge"])
 
 
+def _script(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """release-deploy.sh as a step runs it, with an `az` that hands out a fixed ACR token (TOKEN)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    az = bin_dir / "az"
+    az.write_text(f"#!/bin/sh\necho {TOKEN}\n")
+    az.chmod(0o755)
+    full = {
+        **os.environ,
+        "HOME": str(tmp_path / "home"),
+        "PATH": f"{bin_dir}{os.pathsep}{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
+    return subprocess.run(
+        ["bash", str(REPO / "deploy" / "rollout" / "release-deploy.sh"), *args],
+        cwd=tmp_path / "work" if (tmp_path / "work").is_dir() else REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+TOKEN = "acr-refresh-token-0123456789"
+
+
 def test_acr_login_masks_the_token_and_writes_the_docker_config_owner_only(tmp_path: Path) -> None:
     """The ACR token is masked before anything uses it (the ::add-mask:: line reaches the runner's stdout,
     not a variable) and lands only in ~/.docker/config.json, mode 0600, where the attestation reads it."""
-    token = "acr-refresh-token-0123456789"
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    az = bin_dir / "az"
-    az.write_text(f"#!/bin/sh\necho {token}\n")
-    az.chmod(0o755)
+    token = TOKEN
     home = tmp_path / "home"
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "PATH": f"{bin_dir}{os.pathsep}{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        ["bash", str(REPO / "deploy" / "rollout" / "release-deploy.sh"), "acr-login"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _script(tmp_path, "acr-login")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"::add-mask::{token}"]
     config = home / ".docker" / "config.json"
@@ -110,3 +122,30 @@ def test_acr_login_masks_the_token_and_writes_the_docker_config_owner_only(tmp_p
     ship = runs(jobs(RELEASE)["ship"])
     assert "release-deploy.sh acr-login\n" in ship  # not inside $(...)
     assert '--authfile "$HOME/.docker/config.json"' in ship
+
+
+def _work(tmp_path: Path) -> Path:
+    """A job's work tree: the template's config and venv (no deploy targets configured)."""
+    work = tmp_path / "work"
+    (work / "config").mkdir(parents=True)
+    (work / "config" / "edge.yaml").write_bytes((REPO / "config" / "edge.yaml").read_bytes())
+    (work / ".venv").symlink_to(REPO / ".venv")
+    return work
+
+
+@pytest.mark.parametrize("action", ["deploy", "rollback"])
+def test_a_refused_deploy_is_one_line_in_the_job_summary_and_fails_the_step(
+    tmp_path: Path, action: str
+) -> None:
+    """What the deploy job shows when `edgetrain deploy` refuses (here: a target config does not name)."""
+    work = _work(tmp_path)
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary), "VERSION": "1", "IMAGE": "acr.example/x@sha256:" + "0" * 64}
+    done = _script(tmp_path, "azureml", "nope", action, env=env)
+    assert done.returncode == 1
+    line = "--target 'nope': not in config/edge.yaml deploy.targets (known: none)"
+    assert summary.read_text() == f"### Deploy refused: nope\n\n{line}\n"
+    assert done.stderr.strip().splitlines() == [f"edgetrain: error: {line}"]
+    assert (work / "deploy.err").is_file()
+    # the registry login does not outlive the step, refused or not
+    assert not (tmp_path / "home" / ".docker" / "config.json").exists()
