@@ -6,6 +6,7 @@ must see none of it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import stat
 import subprocess
@@ -329,3 +330,42 @@ def test_the_job_reaches_the_broker_socket_and_cannot_replace_it(host: Host) -> 
     assert "BROKER-SAID hello-from-broker" in done.stdout
     assert "SOCKET-KEPT" in done.stdout
     assert (broker_dir / "broker.sock").exists()
+
+
+def test_links_a_job_plants_in_its_tree_make_root_touch_nothing_outside_it(
+    host: Host, tmp_path: Path
+) -> None:
+    """A trusted job leaves symlinks to host paths in its cache and HOME: promoting the cache to the shared
+    seed (chown to root, chmod), deleting the job's tree and linking the seed into the next job follow none.
+    """
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "secret.txt"
+    victim.write_text("host's\n")
+    os.chown(victim, 12345, 12345)
+    victim.chmod(0o600)
+    os.chown(outside, 12345, 12345)
+    outside.chmod(0o750)
+    before = [(p.lstat().st_uid, stat.S_IMODE(p.lstat().st_mode)) for p in (outside, victim)]
+    plant = f"""#!/bin/sh
+ln -s {victim} "$UV_CACHE_DIR/linked-file"
+ln -s {outside} "$UV_CACHE_DIR/linked-dir"
+mkdir -p "$UV_CACHE_DIR/sub" && ln -s {outside} "$UV_CACHE_DIR/sub/deeper"
+ln -s {victim} "$HOME/linked-home"
+echo JOB-DONE
+"""
+    _seed(host)
+    host.set(RUNNER_POOL="trusted")
+    host.job(plant)
+    done = host.run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "JOB-DONE" in done.stdout
+    assert (host.seed / "uv" / "linked-file").is_symlink()  # promoted as a link, not followed
+    host.set(RUNNER_POOL="pull-request")
+    host.job('#!/bin/sh\nls -l "$UV_CACHE_DIR" > /dev/null; echo NEXT-DONE\n')
+    done = host.run()  # the next job gets the seed linked in: links are recreated, never followed
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NEXT-DONE" in done.stdout
+    assert [(p.lstat().st_uid, stat.S_IMODE(p.lstat().st_mode)) for p in (outside, victim)] == before
+    assert victim.read_text() == "host's\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
