@@ -27,6 +27,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+from azure.storage.blob import BlobServiceClient
+from configobj import ConfigObj  # DVC's own config format
+
 from edgetrain.broker.sas import sas_connection_string
 from edgetrain.errors import EdgetrainError
 
@@ -120,8 +124,6 @@ def ask_broker(path: Path, token: str, want: dict[str, str] | None = None) -> di
 
 def dvc_remotes(repo: Path) -> dict[str, str]:
     """Remote name -> container, for every ``azure://`` remote of ``.dvc/config``."""
-    from configobj import ConfigObj  # DVC's own config format
-
     out: dict[str, str] = {}
     config = ConfigObj(str(repo / ".dvc" / "config"))
     for section, values in config.items():
@@ -131,8 +133,6 @@ def dvc_remotes(repo: Path) -> dict[str, str]:
 
 
 def write_dvc_config(folder: Path, remotes: dict[str, str], connections: dict[str, str]) -> Path:
-    from configobj import ConfigObj
-
     config = ConfigObj()
     config.filename = str(folder / "config")
     for remote, container in sorted(remotes.items()):
@@ -146,9 +146,6 @@ def write_dvc_config(folder: Path, remotes: dict[str, str], connections: dict[st
 
 def check_containers(grant: dict[str, Any], connections: dict[str, str], api_version: str) -> None:
     """One listing request per container with its own SAS: the endpoint answers and takes the SAS."""
-    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
-    from azure.storage.blob import BlobServiceClient
-
     for container, conn in connections.items():
         client = BlobServiceClient.from_connection_string(
             conn, api_version=api_version, connection_timeout=10, retry_total=1
