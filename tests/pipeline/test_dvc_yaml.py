@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from edgetrain.cli import COMMAND_MODULES
+from edgetrain.contract.hashing import file_md5
 from edgetrain.pipeline.__main__ import STAGE_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,3 +218,19 @@ def test_metrics_and_plots_stay_tracked_by_git() -> None:
     ignore = (ROOT / "artifacts" / ".gitignore").read_text().splitlines()
     assert "/prepared" in ignore
     assert not any(line.startswith(("/metrics", "/plots", "*")) for line in ignore)
+
+
+def test_committed_dvc_lock_records_the_current_code() -> None:
+    """Every file dep in the committed dvc.lock has the md5 the file has now, so a change to stage code
+    comes with its regenerated dvc.lock (``make demo``). A stale lock makes ``make demo`` rewrite it in a
+    fresh clone, and the release's comparison starts from a lock that no longer matches the code."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    stale = [
+        f"{stage}: {dep['path']}"
+        for stage, entry in lock.items()
+        for dep in entry["deps"]
+        if (ROOT / dep["path"]).is_file()
+        and not dep["path"].startswith("artifacts/")
+        and file_md5(ROOT / dep["path"]) != dep["md5"]
+    ]
+    assert stale == [], "dvc.lock is stale for these deps; run `make demo` and commit dvc.lock"
