@@ -178,10 +178,17 @@ def test_rollout_cases(workspace: Workspace, tmp_path: Path) -> None:
     assert ws.status() == before
     assert ws.endpoint()["traffic"] == {"green": 100}
     # 4. rollback, and its rerun
-    code, out, err = ws.run("rollback", "--target", ws.target, "--json")
+    summary = tmp_path / "step-summary.md"
+    code, out, err = ws.run("rollback", "--target", ws.target, "--json", "--summary", str(summary))
     assert code == 0, err
     assert json.loads(out)["traffic_after"] == {"blue": 100}
     assert ws.endpoint()["traffic"] == {"blue": 100}
+    digest = ws.releases["1"].image.split("@")[1]
+    table = summary.read_text(encoding="utf-8").splitlines()  # the job summary a rollback run shows
+    assert table[0] == f"### Rolled back: {ws.target}"
+    for row in ("| slot | blue |", "| model version | 1 |", f"| image digest | `{digest}` |",
+                "| traffic before | green=100% |", "| traffic after | blue=100% |"):  # fmt: skip
+        assert row in table, (row, table)
     code, out, err = ws.run("rollback", "--target", ws.target, "--json")
     assert code == 0, err
     assert json.loads(out)["changed"] is False
