@@ -205,3 +205,12 @@ def test_bad_policy_names_the_file_and_key(tmp_path: pytest.TempPathFactory) -> 
     path.write_text(text.replace("audience:", "audiences:"))
     with pytest.raises(ConfigError, match=r"p.yaml: (audience|audiences)"):
         load_policy(path)
+    for bad, says in (
+        ("rules: [", r"p.yaml: line \d+: "),
+        ("- a list", "p.yaml: top level must be a mapping"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=says):
+            load_policy(path)
+    with pytest.raises(ConfigError, match=r"absent.yaml: file not found"):
+        load_policy(path.with_name("absent.yaml"))

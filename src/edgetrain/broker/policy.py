@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgetrain.broker.sas import PERMISSION_ORDER, normalise_permissions
+from edgetrain.contract.yamlfile import read_yaml
 from edgetrain.errors import ConfigError
 
 DEFAULT_POLICY = Path("deploy") / "edge-runner" / "broker-policy.yaml"
@@ -84,14 +84,7 @@ class Policy(_Strict):
 
 def load_policy(path: Path) -> Policy:
     """The policy at ``path``, or :class:`ConfigError` naming the file and key."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the broker policy ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the broker policy must be a mapping")
+    data = read_yaml(path)  # one line naming the file: unreadable, not YAML, not a mapping
     try:
         return Policy.model_validate(data)
     except ValidationError as err:
