@@ -365,7 +365,7 @@ def _dask_table(res: dict) -> list[str]:
     train_rows = res["data"]["splits"]["train"]
     base = med("single-1t", "wall")
     lines = [
-        "| engine | workers x threads | wall (s), median | speed-up vs 1 thread | efficiency "
+        "| engine | workers x threads | wall (s), median (min-max) | speed-up vs 1 thread | efficiency "
         "| CPU-s (runner + workers) | peak RSS runner / worker (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -380,7 +380,8 @@ def _dask_table(res: dict) -> list[str]:
         speed = base / wall
         rss = f"{med(key, 'rss_mb'):.0f}" + (f" / {med(key, 'worker_rss_mb'):.0f}" if "dask" in key else "")
         lines.append(
-            f"| {label} | {shape} | {wall:.1f} | {speed:.2f}x | {speed / cores:.0%} | {cpu:.1f} | {rss} |"
+            f"| {label} | {shape} | {harness.spread([r['wall'] for r in res[key]], '.1f')} | {speed:.2f}x "
+            f"| {speed / cores:.0%} | {cpu:.1f} | {rss} |"
         )
     work_1 = train_rows * res["rounds"]
     cpu_1w, cpu_2w = med("dask-1w", "workers_cpu"), med("dask-2w", "workers_cpu")
@@ -443,12 +444,13 @@ def _pull_table(res: dict) -> list[str]:
         if not isinstance(r, dict) or "runs" not in r:
             continue  # the part's command and load average
         med = {k: tp.med(v) for k, v in r["runs"].items() if v}
-        split = f"{med['fetch']:.1f} + {med['checkout']:.1f}" if "fetch" in med else "-"
+        cell = {k: harness.spread(v, ".1f") for k, v in r["runs"].items() if v}
+        split = f"{cell['fetch']} + {cell['checkout']}" if "fetch" in med else "-"
         hard = med.get("dvc-hardlink")
         lines.append(
-            f"| {shape} | {r['bytes'] / 1e6:.0f} | {med['direct']:.1f} | {med['dvc']:.1f} "
-            f"| {med['dvc-j16']:.1f} "
-            f"| {hard or float('nan'):.1f} | {split} | {med['direct'] / med['dvc']:.2f}x "
+            f"| {shape} | {r['bytes'] / 1e6:.0f} | {cell['direct']} | {cell['dvc']} "
+            f"| {cell['dvc-j16']} "
+            f"| {cell.get('dvc-hardlink', '-')} | {split} | {med['direct'] / med['dvc']:.2f}x "
             f"| {med['direct'] / hard if hard else float('nan'):.2f}x "
             f"| {med['direct'] / med['fetch'] if 'fetch' in med else float('nan'):.2f}x |"
         )
@@ -466,8 +468,8 @@ def _pull_table(res: dict) -> list[str]:
             + ". A pull is a transfer into DVC's cache plus a checkout; on this filesystem (ext4, no "
             "reflinks) DVC's default `cache.type: reflink,copy` makes the checkout copy every file, which "
             "`dvc config cache.type hardlink` (read-only links, fine for imported drops) avoids. "
-            f"{repeats} run(s) per configuration, medians; every run is in `bench/scale.json`: on this "
-            "shared machine run-to-run spread is as large as some of the differences.",
+            f"{repeats} interleaved run(s) per configuration; seconds are `median (min-max)`, ratios are of "
+            "medians; every run is in `bench/scale.json`.",
         ]
     return lines
 
@@ -509,7 +511,7 @@ def render(results: dict) -> str:
             f"Same prepared data ({results['dask']['data']['rows']:,} rows), same params "
             f"({results['dask']['rounds']} rounds). Dask workers are single-threaded "
             "`dask worker --no-nanny` processes on this machine, started per run (not timed); "
-            "runs alternate, medians. "
+            "rounds interleaved (`--repeats`); wall is `median (min-max)`, the rest medians. "
             "Baseline: one process, one thread.",
             "",
             *_dask_table(results["dask"]),
