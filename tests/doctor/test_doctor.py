@@ -4,6 +4,7 @@ misconfiguration with its fix (exit 1), without ever printing the connection str
 from __future__ import annotations
 
 import pytest
+from tests.conftest import REPO_ROOT
 from tests.doctor.conftest import CACHE, Project, lines
 
 from edgetrain.storage.azurite import DEV_KEY
@@ -112,6 +113,30 @@ def test_runner_label_mismatch_names_workflow_and_job(project: Project) -> None:
     assert done.returncode == 1
     [line] = lines(done, "FAIL", "runner labels")
     assert "pr-train.yml job 'train' asks for ['gpu']" in line
+
+
+LAUNCHERS = {  # how pip and uv start a console script, by the length of the interpreter's path
+    "shebang": "#!{python}\n",
+    "sh trampoline (a long checkout path)": "#!/bin/sh\n'''exec' '{python}' \"$0\" \"$@\"\n' '''\n",
+    "env": "#!/usr/bin/env python\n",
+}
+
+
+@pytest.mark.parametrize("form", LAUNCHERS)
+def test_the_pin_is_checked_in_the_interpreter_dvc_starts_with(project: Project, form: str, tmp_path) -> None:
+    """The check finds DVC's interpreter from each launcher form; with the pin off it still fails."""
+    bin_dir = tmp_path / "launcher"
+    bin_dir.mkdir()
+    dvc = bin_dir / "dvc"
+    python = REPO_ROOT / ".venv" / "bin" / "python"
+    dvc.write_text(LAUNCHERS[form].format(python=python) + "from dvc.cli import main\nmain()\n")
+    dvc.chmod(0o755)
+    project.env["PATH"] = f"{bin_dir}:{project.env['PATH']}"
+    done = project.doctor()
+    assert lines(done, "PASS", "dvc api-version pin"), done.stdout
+    project.env["EDGETRAIN_STORAGE_API_VERSION"] = "off"
+    [line] = lines(project.doctor(), "FAIL", "dvc api-version pin")
+    assert "config wants 2019-07-07" in line
 
 
 def test_pin_switched_off_for_dvc(project: Project) -> None:

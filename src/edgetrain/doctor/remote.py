@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -172,15 +173,30 @@ def check_standin_identity(ctx: Context) -> Iterator[Result]:
 
 
 def _dvc_interpreter() -> str | None:
-    """The Python interpreter the ``dvc`` on PATH runs with (from its shebang)."""
+    """The Python interpreter the ``dvc`` on PATH runs with, from its shebang.
+
+    Where the interpreter's path is too long for a shebang line (a checkout under a long path), pip and uv
+    write ``#!/bin/sh`` and a second line ``'''exec' '<python>' "$0" "$@"``: that form is read too.
+    """
     dvc = shutil.which("dvc")
     if dvc is None:
         return None
     try:
-        first = Path(dvc).read_bytes()[:256].split(b"\n", 1)[0].decode()
-    except (OSError, UnicodeDecodeError):
+        head = Path(dvc).read_bytes()[:4096].decode(errors="replace").splitlines()
+    except OSError:
         return None
-    return first[2:].strip().split()[0] if first.startswith("#!") and "python" in first else None
+    if not head or not head[0].startswith("#!"):
+        return None
+    words = head[0][2:].split()
+    if words and words[0] == "/bin/sh" and len(head) > 1:
+        try:
+            words = shlex.split(head[1])
+        except ValueError:
+            return None
+        words = words[1:] if words[:1] == ["exec"] else []
+    if words and Path(words[0]).name == "env":  # #!/usr/bin/env python3
+        words = [shutil.which(words[1]) or ""] if len(words) > 1 else []
+    return words[0] if words and "python" in Path(words[0]).name else None
 
 
 def check_dvc_pin(ctx: Context) -> Iterator[Result]:
