@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     # Parts run separately keep each other's figures: the raw results of every part live in RAW.
     merged = json.loads(RAW.read_text()) if RAW.exists() else {}
     for part, figures in results.items():
-        merged[part] = {**figures, "command": f"python bench/scale.py {' '.join(argv or sys.argv[1:])}"}
+        merged[part] = {**figures, "command": harness.command_line("bench/scale.py", argv or sys.argv[1:])}
         merged[part]["loads"] = [min(tp.LOADS), max(tp.LOADS)]
         merged[part]["date"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     RAW.write_text(json.dumps(merged, indent=2) + "\n")
