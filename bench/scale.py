@@ -275,7 +275,8 @@ def bench_pull(total_bytes: int, shapes: dict[str, int], repeats: int) -> dict:
     """One stand-in per shape (files): land, import, push, then alternate direct and dvc pull runs."""
     from edgetrain.config.edge import StorageConfig
     from edgetrain.storage.azurite import TOOLS_DIR
-    from edgetrain.storage.standin import Standin, create_containers
+    from edgetrain.storage.private_standin import Standin
+    from edgetrain.storage.standin import create_containers
 
     results = {}
     for shape, files in shapes.items():

@@ -305,8 +305,9 @@ def prepare_reference() -> object:
 def bench_pull(rows: int, days: int, repeats: int, dvc_jobs: tuple[int | None, ...] = DVC_JOBS) -> dict:
     from edgetrain.config.edge import StorageConfig
     from edgetrain.storage.azurite import TOOLS_DIR
+    from edgetrain.storage.private_standin import Standin
     from edgetrain.storage.seed import seed
-    from edgetrain.storage.standin import Standin, create_containers
+    from edgetrain.storage.standin import create_containers
 
     work = fresh(WORK / "dvc")
     result: dict = {}

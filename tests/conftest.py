@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgetrain.storage.azurite import TOOLS_DIR
-from edgetrain.storage.standin import Standin
+from edgetrain.storage.private_standin import Standin
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STACK_HUB_VERSION = "2019-07-07"

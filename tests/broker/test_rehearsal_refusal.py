@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.rehearsal.act import Rehearsal
 
-from edgetrain.storage.standin import Standin
+from edgetrain.storage.private_standin import Standin
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -28,7 +28,7 @@ from edgetrain.broker.oidc import Verifier
 from edgetrain.broker.policy import Policy
 from edgetrain.broker.sas import container_sas, sas_connection_string
 from edgetrain.storage.azurite import DEV_ACCOUNT, DEV_KEY
-from edgetrain.storage.standin import Standin
+from edgetrain.storage.private_standin import Standin
 
 OBJECT = "files/md5/ab/cdef"  # a DVC object path
 

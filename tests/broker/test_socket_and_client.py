@@ -23,7 +23,7 @@ from edgetrain.broker import client, server
 from edgetrain.broker.oidc import Verifier
 from edgetrain.broker.policy import Policy
 from edgetrain.broker.server import BrokerThread
-from edgetrain.storage.standin import Standin
+from edgetrain.storage.private_standin import Standin
 
 
 def raw_request(path: Path, data: bytes, *, shut: bool = True) -> tuple[int, dict[str, Any]]:

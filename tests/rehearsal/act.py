@@ -657,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import tempfile
 
-    from edgetrain.storage.standin import Standin
+    from edgetrain.storage.private_standin import Standin
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("workflow", help="file name under .github/workflows")

@@ -3,8 +3,8 @@
 Two ways to run it:
 - :func:`up` / :func:`down` / :func:`status` keep it running in the background for the demo and
   for plain ``dvc`` commands (``edgetrain storage up|down|status``); state lives in ``standin.data_dir``.
-- :class:`Standin` runs a private instance on free ports for one test session (the proxy in a thread,
-  so its request log can be inspected).
+- :class:`edgetrain.storage.private_standin.Standin` runs a private instance on free ports for one test
+  session or benchmark (the proxy in a thread, so its request log can be inspected).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from edgetrain.config.edge import (
@@ -42,9 +42,6 @@ from edgetrain.storage.connection import (
     storage_errors,
 )
 from edgetrain.storage.identity import mark
-
-if TYPE_CHECKING:  # aiohttp loads only when a stand-in starts in this process
-    from edgetrain.storage.strict_proxy import ProxyThread
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
@@ -266,72 +263,3 @@ def down(cfg: EdgeConfig) -> bool:
             stopped = True
     (_state_dir(cfg) / "state.json").unlink(missing_ok=True)
     return stopped
-
-
-# --- private instance (tests, benchmarks) ----------------------------------------------------------
-
-
-class Standin:
-    """A private stand-in on free loopback ports: ``with Standin(tmp_path) as s: s.connection_string``."""
-
-    def __init__(
-        self,
-        location: Path,
-        *,
-        max_version: str = "2019-07-07",
-        azurite_version: str = "3.37.0",
-        tools_dir: Path | None = None,
-    ) -> None:
-        self.location = location
-        self.max_version = max_version
-        self.azurite_version = azurite_version
-        self.tools_dir = tools_dir or azurite.TOOLS_DIR
-        self._azurite: subprocess.Popen[bytes] | None = None
-        self._proxy: ProxyThread | None = None
-        self.endpoints: Endpoints | None = None
-
-    def __enter__(self) -> Standin:
-        from edgetrain.storage.strict_proxy import ProxyThread  # noqa: PLC0415 - aiohttp loads only for an in-process stand-in
-
-        az_port = azurite.free_port()
-        self._azurite = azurite.start(
-            self.azurite_version,
-            az_port,
-            self.location,
-            log_file=self.location.parent / "azurite.log",
-            tools_dir=self.tools_dir,
-        )
-        self._proxy = ProxyThread(f"http://{LOOPBACK}:{az_port}", self.max_version).__enter__()
-        self.endpoints = Endpoints(self._proxy.port, az_port)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proxy is not None:
-            self._proxy.__exit__(*exc)
-        if self._azurite is not None:
-            self._azurite.terminate()
-            try:
-                self._azurite.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self._azurite.kill()
-                self._azurite.wait()
-
-    @property
-    def requests(self) -> list[Any]:
-        """Every request the strict proxy saw (method, host, path, version, status)."""
-        return self._proxy.state.records if self._proxy else []
-
-    @property
-    def blob_endpoint(self) -> str:
-        assert self.endpoints is not None
-        return self.endpoints.blob_endpoint
-
-    @property
-    def azurite_endpoint(self) -> str:
-        assert self.endpoints is not None
-        return self.endpoints.azurite_endpoint
-
-    @property
-    def connection_string(self) -> str:
-        assert self.endpoints is not None
-        return self.endpoints.connection_string()
