@@ -220,11 +220,14 @@ def test_metrics_and_plots_stay_tracked_by_git() -> None:
     assert not any(line.startswith(("/metrics", "/plots", "*")) for line in ignore)
 
 
-def test_committed_dvc_lock_records_the_current_code() -> None:
-    """Every file dep in the committed dvc.lock has the md5 the file has now, so a change to stage code
-    comes with its regenerated dvc.lock (``make demo``). A stale lock makes ``make demo`` rewrite it in a
+def test_committed_dvc_lock_records_the_current_code(stages) -> None:
+    """Every dep of dvc.yaml is in the committed dvc.lock, with the md5 the file has now, so a change to stage
+    code comes with its regenerated dvc.lock (``make demo``). A stale lock makes ``make demo`` rewrite it in a
     fresh clone, and the release's comparison starts from a lock that no longer matches the code."""
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    assert {name: sorted(stage["deps"]) for name, stage in stages.items()} == {
+        name: sorted(dep["path"] for dep in entry["deps"]) for name, entry in lock.items()
+    }, "dvc.lock does not record the deps dvc.yaml lists; run `make demo` and commit dvc.lock"
     stale = [
         f"{stage}: {dep['path']}"
         for stage, entry in lock.items()

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from edgetrain.pipeline import evaluate as evaluate_mod
+from edgetrain.pipeline import metrics as metrics_mod
 from edgetrain.pipeline.splits import assign_splits
 
 
@@ -66,7 +66,7 @@ def test_single_class_test_split_writes_null_ranking_metrics(make_project, frame
 
 def test_finite_metrics_turns_nan_and_inf_into_null(caplog) -> None:
     scores = {"auc": float("nan"), "rmse": float("inf"), "f1": 0.5, "rows": 3, "threshold": 0.5}
-    assert evaluate_mod.finite_metrics(scores) == {
+    assert metrics_mod.finite_metrics(scores) == {
         "auc": None, "rmse": None, "f1": 0.5, "rows": 3, "threshold": 0.5
     }  # fmt: skip
     assert "metric auc is undefined" in caplog.text
@@ -76,5 +76,5 @@ def test_finite_metrics_turns_nan_and_inf_into_null(caplog) -> None:
 def test_macro_auc_uses_the_classes_the_test_split_has() -> None:
     y = np.array([0, 0, 1, 1])
     proba = np.array([[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.3, 0.7, 0.0], [0.2, 0.8, 0.0]])
-    assert evaluate_mod.macro_ovr_auc(y, proba, ["a", "b", "c"]) == 1.0
-    assert evaluate_mod.macro_ovr_auc(np.zeros(4, dtype=int), proba, ["a", "b", "c"]) is None
+    assert metrics_mod.macro_ovr_auc(y, proba, ["a", "b", "c"]) == 1.0
+    assert metrics_mod.macro_ovr_auc(np.zeros(4, dtype=int), proba, ["a", "b", "c"]) is None
