@@ -13,7 +13,7 @@ import httpx
 import pytest
 from tests.serving.helpers import serve_context, train_model
 
-from edgetrain.config.edge import SmokeConfig
+from edgetrain.config.deploy import SmokeConfig
 from edgetrain.deploy.errors import DeployError
 from edgetrain.deploy.smoke import read_schema, run, synthetic_rows
 

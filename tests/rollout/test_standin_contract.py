@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from edgetrain.config.edge import AzureMLConfig, DeployTarget
+from edgetrain.config.deploy import DeployTarget
+from edgetrain.config.edge import AzureMLConfig
 from edgetrain.deploy.azureml import AzureMLTarget, deployment_entity, endpoint_entity
 from edgetrain.deploy.slots import Release
 

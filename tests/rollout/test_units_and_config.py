@@ -15,7 +15,8 @@ import pytest
 import yaml
 from tests.image.helpers import need_tools
 
-from edgetrain.config.edge import DeployTarget, load_edge_config
+from edgetrain.config.deploy import DeployTarget
+from edgetrain.config.edge import load_edge_config
 from edgetrain.deploy import units
 from edgetrain.errors import ConfigError
 

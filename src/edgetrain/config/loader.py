@@ -6,14 +6,17 @@ Reading the YAML is :func:`edgetrain.contract.yamlfile.read_yaml`'s; validating 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from edgetrain.contract.yamlfile import read_yaml
 from edgetrain.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: A required, non-empty setting (surrounding whitespace stripped).
+Name = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
 class StrictModel(BaseModel):

@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from edgetrain.config.edge import AzureMLConfig, DeployTarget
+from edgetrain.config.deploy import DeployTarget
+from edgetrain.config.edge import AzureMLConfig
 from edgetrain.deploy.errors import DeployError
 from edgetrain.deploy.slots import SLOTS, Release, Slot, Target, TargetState
 from edgetrain.errors import EdgetrainError

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, DeployTarget, EdgeConfig, load_edge_config
+from edgetrain.config.deploy import DeployTarget
+from edgetrain.config.edge import DEFAULT_EDGE_CONFIG, EdgeConfig, load_edge_config
 from edgetrain.errors import ConfigError
 
 

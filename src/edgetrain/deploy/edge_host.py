@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgetrain.config.edge import DeployTarget
+from edgetrain.config.deploy import DeployTarget
 from edgetrain.deploy import units
 from edgetrain.deploy.edge_runtime import LoopbackRuntime, Runtime, SystemdRuntime
 from edgetrain.deploy.errors import DeployError

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgetrain.config.edge import DeployTarget
+from edgetrain.config.deploy import DeployTarget
 from edgetrain.deploy.errors import DeployError
 from edgetrain.deploy.units import SOCKET_PROXYD, UnitFile, front_names, slot_port, slot_service
 from edgetrain.errors import EdgetrainError

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgetrain.config.edge import DeployTarget
+from edgetrain.config.deploy import DeployTarget
 from edgetrain.deploy import smoke
 from edgetrain.deploy.errors import DeployError
 from edgetrain.deploy.slots import SLOTS, Release, Target, TargetState

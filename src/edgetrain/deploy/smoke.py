@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgetrain.config.edge import SmokeConfig
+from edgetrain.config.deploy import SmokeConfig
 from edgetrain.deploy.errors import DeployError
 
 NULL_EVERY = 7

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edgetrain.config.edge import DeployTarget
+from edgetrain.config.deploy import DeployTarget
 from edgetrain.serving.dockerfile import USER_ID
 
 CONTAINER_PORT = 5001
