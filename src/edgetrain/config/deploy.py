@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from edgetrain.config.loader import Name, StrictModel
 
-DEPLOY_KINDS = ("azureml-managed", "azureml-kubernetes", "edge-host")
+DeployKind = Literal["azureml-managed", "azureml-kubernetes", "edge-host"]
 TargetName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -26,7 +26,7 @@ class DeployTarget(StrictModel):
     """One place the released image serves: an Azure ML online endpoint or a Stack Hub VM."""
 
     name: TargetName
-    kind: Literal["azureml-managed", "azureml-kubernetes", "edge-host"]
+    kind: DeployKind
     # Azure ML kinds
     endpoint: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")] | None = (
         None
